@@ -1,0 +1,5 @@
+"""``python -m selmirror``."""
+
+from selmirror.cli import run
+
+run()

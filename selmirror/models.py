@@ -1,0 +1,93 @@
+"""Records that flow between the stages. Frozen, typed, validated where they are built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from packaging.requirements import Requirement
+from packaging.tags import Tag
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+Kind = Literal["wheel", "sdist"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RootRequirement:
+    """One requirement the user named, with where it came from.
+
+    ``source`` is ``"command line"`` or ``"FILE:LINE"``; ``hashes`` are the ``--hash``
+    options of that line as ``(algorithm, hexdigest)`` pairs (empty: no hash checking).
+    """
+
+    requirement: Requirement
+    name: NormalizedName
+    source: str
+    hashes: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequirementSet:
+    """Everything the requirement inputs said: what to mirror and how."""
+
+    requirements: tuple[RootRequirement, ...] = ()
+    constraints: tuple[RootRequirement, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    pre: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DistFile:
+    """One distribution file of a project, as an index page describes it.
+
+    Built only by the page parsers (:mod:`selmirror.pages`), which validate every field.
+    ``yanked`` is ``None`` when the file is not yanked, else the reason (``""`` if none given).
+    ``core_metadata`` is ``None`` when no PEP 658 metadata file is advertised, else the
+    advertised hashes of that file (``{}``: advertised without a hash).
+    """
+
+    project: NormalizedName
+    filename: str
+    url: str
+    version: Version
+    kind: Kind
+    tags: frozenset[Tag] = frozenset()
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    requires_python: str | None = None
+    yanked: str | None = None
+    size: int | None = None
+    upload_time: str | None = None
+    core_metadata: Mapping[str, str] | None = None
+
+    @property
+    def sha256(self) -> str | None:
+        return self.hashes.get("sha256")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """A file (or page entry) that was not kept, and why.
+
+    ``category`` is a short stable key for counting (``"yanked"``, ``"version"``, ...);
+    ``reason`` is the sentence shown to the user.
+    """
+
+    project: str
+    filename: str
+    category: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectPage:
+    """A parsed project page: the usable files and the entries refused while parsing."""
+
+    name: NormalizedName
+    url: str
+    files: tuple[DistFile, ...]
+    rejected: tuple[Rejected, ...] = ()
+    api_version: str = "1.0"
+    status: str | None = None
