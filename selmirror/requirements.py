@@ -1,0 +1,349 @@
+"""Requirement inputs: requirement strings, requirements files and the command line.
+
+Requirements files are read the way pip 26 reads them (``pip/_internal/req/req_file.py``):
+decode, split lines, join ``\\`` continuations, strip comments, expand ``${VAR}``, then split
+each line into a requirement and its options. Only what a mirror of one index can honour is
+accepted: named PEP 508 requirements, nested ``-r``/``-c`` files, ``--hash``, index URLs and
+``--pre``. Anything installed from elsewhere (URLs, paths, editables, find-links) is refused
+with a ``FILE:LINE:`` message; options that only steer an installer are logged and ignored.
+URL credentials are kept in the result but never shown in a message.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import logging
+import os
+import re
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from selmirror.errors import InputError
+from selmirror.models import RequirementSet, RootRequirement
+
+logger = logging.getLogger(__name__)
+
+# UTF-32 before UTF-16: the UTF-16 LE BOM is a prefix of the UTF-32 LE one.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+_CODING_RE = re.compile(rb"coding[:=]\s*([-\w.]+)")  # PEP 263
+_COMMENT_RE = re.compile(r"(^|\s+)#.*$")
+_ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
+_NAME = r"\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(?:\[[^\]]*\])?\s*"  # a name with its extras
+_DIRECT_URL_RE = re.compile(rf"^{_NAME}@")
+_LEGACY_EQ_RE = re.compile(rf"^({_NAME})=(?!=)")
+_URL_RE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*://|file:|(?:git|hg|svn|bzr)\+)", re.I)
+_CREDENTIALS_RE = re.compile(r"(?<=://)[^/@\s]+@")
+# pip takes a name with one of these endings for a local archive (utils/filetypes.py).
+_ARCHIVES = (
+    ".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz",
+    ".tar.xz", ".txz", ".tlz", ".tar.lz", ".tar.lzma",
+)  # fmt: skip
+_HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}  # pip's STRONG_HASHES
+_HEX_RE = re.compile(r"[0-9a-fA-F]+")
+
+# Every option pip 26 accepts in a requirements file, by long name: does it take a value?
+_OPTIONS = {
+    "--requirement": True, "--constraint": True, "--index-url": True,
+    "--extra-index-url": True, "--pre": False, "--hash": True, "--editable": True,
+    "--find-links": True, "--no-index": False, "--prefer-binary": False,
+    "--require-hashes": False, "--no-require-hashes": False, "--trusted-host": True,
+    "--use-feature": True, "--only-binary": True, "--no-binary": True,
+    "--config-settings": True, "--all-releases": True, "--only-final": True,
+}  # fmt: skip
+_ALIASES = {
+    "-r": "--requirement", "-c": "--constraint", "-i": "--index-url",
+    "--pypi-url": "--index-url", "-e": "--editable", "-f": "--find-links",
+    "-C": "--config-settings",
+}  # fmt: skip
+_NESTING = ("--requirement", "--constraint")
+_REFUSED = {
+    "--editable": "editable requirements (-e) are not supported",
+    "--find-links": "--find-links is not supported: a mirror copies from package indexes only",
+    "--no-index": "--no-index is not supported: a mirror needs an index to copy from",
+}
+_BINARY = "the mirror keeps wheels and sdists; pass --binary-only or --source-only instead"
+_PRE = "selmirror only honours --pre for pre-releases"
+_WHY_IGNORED = {"--only-binary": _BINARY, "--no-binary": _BINARY}
+_WHY_IGNORED |= {"--all-releases": _PRE, "--only-final": _PRE}
+
+
+def parse_requirement(text: str, source: str) -> RootRequirement:
+    """Parse one PEP 508 requirement naming a project on the index.
+
+    The legacy spelling ``name=1.0`` means ``name==1.0``. Direct URLs (``name @ url``),
+    bare URLs (VCS ones too) and local paths or archives are refused: a mirror can only hold
+    what an index serves. Errors are ``InputError("{source}: ...")`` on one line.
+    """
+    text = text.strip()
+    if not text:
+        raise InputError(f"{source}: empty requirement")
+    head = text.split(";", 1)[0].strip()  # what is left of the marker
+    shown = _redact(text)
+    if _DIRECT_URL_RE.match(head):
+        raise InputError(f"{source}: direct URL requirements are not supported: {shown!r}")
+    if _URL_RE.match(head):
+        raise InputError(f"{source}: URLs are not supported, name the project: {shown!r}")
+    bare = re.sub(r"\[[^\]]*\]", "", head).lower()
+    if "/" in head or "\\" in head or head.startswith(".") or bare.endswith(_ARCHIVES):
+        raise InputError(f"{source}: local paths are not supported, name the project: {shown!r}")
+    try:
+        requirement = Requirement(_LEGACY_EQ_RE.sub(r"\1==", text, count=1))
+    except InvalidRequirement as exc:
+        reason = str(exc).splitlines()[0]  # packaging adds the text and a caret below
+        raise InputError(f"{source}: invalid requirement {shown!r}: {reason}") from None
+    name = canonicalize_name(requirement.name)
+    return RootRequirement(requirement=requirement, name=name, source=source)
+
+
+def read_requirements_file(
+    path: Path, *, constraint: bool = False, environ: Mapping[str, str] | None = None
+) -> RequirementSet:
+    """Read a requirements file, and the files it includes, as pip 26 does.
+
+    With ``constraint`` its requirements are constraints. ``${VAR}`` is expanded from
+    ``environ`` (default ``os.environ``). Messages name this file as ``str(path)`` and a
+    nested file as its path joined onto the including file's directory.
+    """
+    collector = _Collector(os.environ if environ is None else environ)
+    collector.read(Path(path), str(path), constraint=constraint)
+    return collector.result()
+
+
+def collect(
+    args: Sequence[str],
+    requirement_files: Sequence[str],
+    constraint_files: Sequence[str],
+    *,
+    cwd: Path,
+    environ: Mapping[str, str] | None = None,
+) -> RequirementSet:
+    """Build the one ``RequirementSet`` of the command line, in order: args, -r, -c files.
+
+    An arg naming an existing file under ``cwd`` is a requirements file; one that only looks
+    like a file name (``/``, ``.txt``, ``.in``) is an error; anything else is a requirement.
+    Requirements are not deduplicated: the caller merges same-name entries.
+    """
+    collector = _Collector(os.environ if environ is None else environ)
+    for item in args:
+        path = Path(cwd, item)
+        is_url = _URL_RE.match(item) is not None or "@" in item
+        looks_like_file = item.endswith((".txt", ".in")) or "/" in item or "\\" in item
+        if path.is_file() and not item.lower().endswith(_ARCHIVES):
+            collector.read(path, item, constraint=False)
+        elif looks_like_file and not is_url and not path.exists():
+            raise InputError(f"no such requirements file: {item}")
+        else:
+            collector.requirements.append(parse_requirement(item, "command line"))
+    for item in requirement_files:
+        collector.read(Path(cwd, item), item, constraint=False)
+    for item in constraint_files:
+        collector.read(Path(cwd, item), item, constraint=True)
+    return collector.result()
+
+
+@dataclasses.dataclass
+class _Collector:
+    """What the inputs said so far, and where the index URL was set (to report conflicts)."""
+
+    environ: Mapping[str, str]
+    requirements: list[RootRequirement] = dataclasses.field(default_factory=list)
+    constraints: list[RootRequirement] = dataclasses.field(default_factory=list)
+    index_url: tuple[str, str] | None = None  # (url, where)
+    extra_index_urls: list[str] = dataclasses.field(default_factory=list)
+    pre: bool = False
+
+    def result(self) -> RequirementSet:
+        return RequirementSet(
+            requirements=tuple(self.requirements),
+            constraints=tuple(self.constraints),
+            index_url=self.index_url[0] if self.index_url else None,
+            extra_index_urls=tuple(self.extra_index_urls),
+            pre=self.pre,
+        )
+
+    def read(
+        self,
+        path: Path,
+        shown: str,
+        *,
+        constraint: bool,
+        chain: tuple[Path, ...] = (),
+        at: str = "",
+    ) -> None:
+        """Add one file's lines; ``chain`` holds the including files, ``at`` the -r/-c line."""
+        kind, prefix = "constraints" if constraint else "requirements", f"{at}: " if at else ""
+        if path.resolve() in chain:
+            raise InputError(f"{prefix}{kind} file {shown} recursively includes itself")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{prefix}no such {kind} file: {shown}") from None
+        except OSError as exc:
+            raise InputError(f"{prefix}cannot read {kind} file {shown}: {exc.strerror}") from None
+        chain = (*chain, path.resolve())
+        for lineno, line in _logical_lines(_decode(data, shown), self.environ):
+            here = f"{shown}:{lineno}"
+            args, options = _split_line(line, here)
+            for option, _ in options:
+                if option in _REFUSED:
+                    raise InputError(f"{here}: {_REFUSED[option]}")
+            if args:
+                entry = _requirement_line(args, options, here)
+                (self.constraints if constraint else self.requirements).append(entry)
+            elif len(options) > 1 and any(option in _NESTING for option, _ in options):
+                raise InputError(f"{here}: -r/-c must be alone on its line (pip ignores the rest)")
+            elif options[0][0] in _NESTING:
+                # As pip: relative to the including file; -r inside a -c file adds requirements.
+                option, value = options[0]
+                nested = os.path.normpath(os.path.join(os.path.dirname(shown), value))
+                is_constraint = option == "--constraint"
+                self.read(
+                    path.parent / value, nested, constraint=is_constraint, chain=chain, at=here
+                )
+            else:
+                self._apply(options, here)
+
+    def _apply(self, options: list[tuple[str, str]], here: str) -> None:
+        for option, value in options:
+            if option == "--index-url":
+                if self.index_url and self.index_url[0] != value:
+                    raise InputError(
+                        f"{here}: index URL {_redact(value)} conflicts with "
+                        f"{_redact(self.index_url[0])} set at {self.index_url[1]}"
+                    )
+                self.index_url = self.index_url or (value, here)
+            elif option == "--extra-index-url":
+                if value not in self.extra_index_urls:
+                    self.extra_index_urls.append(value)
+            elif option == "--pre":
+                self.pre = True
+            elif option == "--hash":
+                # pip only warns, but a hash on its own line is nearly always a lost '\'.
+                raise InputError(f"{here}: --hash must follow a requirement (a missing '\\'?)")
+            else:
+                why = _WHY_IGNORED.get(option, "it does not change what the mirror holds")
+                logger.warning("%s: %s ignored: %s", here, option, why)
+
+
+def _requirement_line(args: str, options: list[tuple[str, str]], here: str) -> RootRequirement:
+    """A requirement with its ``--hash`` options; pip ignores file-wide options here."""
+    hashes = set()
+    for option, value in options:
+        if option == "--hash":
+            hashes.add(_parse_hash(value, here))
+        else:
+            why = "pip ignores it after a requirement"
+            if option == "--config-settings":
+                why = "it does not change what the mirror holds"
+            logger.warning("%s: %s ignored: %s", here, option, why)
+    return dataclasses.replace(parse_requirement(args, here), hashes=frozenset(hashes))
+
+
+def _parse_hash(value: str, here: str) -> tuple[str, str]:
+    algorithm, _, digest = value.partition(":")
+    length = _HASH_LENGTHS.get(algorithm)
+    if length is None:
+        raise InputError(f"{here}: --hash must be sha256:, sha384: or sha512:HEX, not {value!r}")
+    if len(digest) != length or not _HEX_RE.fullmatch(digest):
+        raise InputError(f"{here}: --hash {algorithm} needs {length} hex digits, not {digest!r}")
+    return algorithm, digest.lower()
+
+
+def _decode(data: bytes, shown: str) -> str:
+    """Decode as pip does: a BOM, else a PEP 263 coding line in lines 1-2, else UTF-8."""
+    encoding, start = "utf-8", 0
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            encoding, start = name, len(bom)
+            break
+    else:
+        for line in data.split(b"\n")[:2]:
+            match = _CODING_RE.search(line) if line.startswith(b"#") else None
+            if match:
+                encoding = match.group(1).decode("ascii")
+                break
+    try:
+        return data[start:].decode(encoding)
+    except LookupError:
+        raise InputError(f"{shown}: unknown encoding {encoding!r} in its coding line") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{shown}: cannot decode as {encoding} (byte {exc.start}: {exc.reason}); "
+            "declare the encoding with a '# -*- coding: NAME -*-' line"
+        ) from None
+
+
+def _logical_lines(text: str, environ: Mapping[str, str]) -> Iterator[tuple[int, str]]:
+    """Yield ``(first line number, line)``: continuations joined, comments and blanks gone."""
+    pending: list[str] = []
+    first = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        is_comment = _COMMENT_RE.match(line) is not None
+        if line.endswith("\\") and not is_comment:
+            first = first if pending else number
+            pending.append(line.strip("\\"))  # strip, not rstrip: exactly what pip does
+            continue
+        if pending:
+            # The space keeps a comment line that ends a continuation a comment.
+            number, line = first, "".join([*pending, " " + line if is_comment else line])
+            pending = []
+        yield from _clean(number, line, environ)
+    if pending:
+        yield from _clean(first, "".join(pending), environ)
+
+
+def _clean(number: int, line: str, environ: Mapping[str, str]) -> Iterator[tuple[int, str]]:
+    line = _COMMENT_RE.sub("", line).strip()
+    if line:
+        # pip leaves an unset or empty variable as written.
+        yield number, _ENV_VAR_RE.sub(lambda m: environ.get(m.group(1)) or m.group(0), line)
+
+
+def _split_line(line: str, here: str) -> tuple[str, list[tuple[str, str]]]:
+    """Split like pip's ``break_args_options``, then parse the options strictly.
+
+    Returns the requirement text (maybe empty) and ``(long option, value)`` pairs, a flag's
+    value being ``""``. Unlike optparse, abbreviated long options are refused.
+    """
+    tokens = line.split(" ")  # not shlex: it would mangle the quotes of markers
+    cut = next((i for i, token in enumerate(tokens) if token.startswith("-")), len(tokens))
+    try:
+        words = shlex.split(" ".join(tokens[cut:]))[::-1]
+    except ValueError as exc:
+        raise InputError(f"{here}: cannot split options: {exc}") from None
+    options: list[tuple[str, str]] = []
+    while words:
+        word = words.pop()
+        if not word.startswith("-"):
+            raise InputError(f"{here}: unexpected argument {_redact(word)!r} after the options")
+        if word.startswith("--"):
+            name, has_value, value = word.partition("=")
+        else:  # -rFILE is -r FILE, as in optparse
+            name, has_value, value = word[:2], "=" if word[2:] else "", word[2:]
+        option = _ALIASES.get(name, name)
+        if option not in _OPTIONS:
+            raise InputError(f"{here}: unknown option {name!r}")
+        if _OPTIONS[option] and not has_value:
+            value = words.pop() if words else ""
+        elif has_value and not _OPTIONS[option]:
+            raise InputError(f"{here}: {name} takes no value")
+        if _OPTIONS[option] and not value:
+            raise InputError(f"{here}: {name} needs a value")
+        options.append((option, value))
+    return " ".join(tokens[:cut]), options
+
+
+def _redact(text: str) -> str:
+    """Hide the userinfo of every URL in ``text``: ``https://u:p@host`` -> ``https://****@host``."""
+    return _CREDENTIALS_RE.sub("****@", text)
