@@ -1,0 +1,190 @@
+"""The network edge towards the upstream index: sessions, retries, project pages.
+
+Asks for PEP 691 JSON with pip's Accept header and accepts PEP 503 HTML. Never fetches the
+index root. Every message names URLs through :func:`~selmirror.urls.redact`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TypeVar
+
+import requests
+from packaging.utils import NormalizedName
+from requests.adapters import HTTPAdapter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from selmirror import __version__
+from selmirror.errors import ProjectNotFound, UpstreamError
+from selmirror.models import ProjectPage
+from selmirror.pages import parse_page
+from selmirror.urls import project_url, redact
+
+log = logging.getLogger(__name__)
+
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+)
+USER_AGENT = f"selmirror/{__version__} (+https://github.com/selmirror/selmirror)"
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504, 520, 522, 524, 527})
+MAX_PAGE_BYTES = 128 << 20
+MAX_RETRY_AFTER = 60.0
+T = TypeVar("T")
+
+
+class RetryableStatus(Exception):
+    """A response whose status is worth another try (408, 429, 5xx)."""
+
+    def __init__(self, url: str, status: int, retry_after: str | None) -> None:
+        super().__init__(f"HTTP {status} from {redact(url)}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+TRANSIENT = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    RetryableStatus,
+)
+
+
+def make_session(workers: int) -> requests.Session:
+    """One pooled session for every thread: never mutated after this function returns."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(workers, 1), pool_block=True)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _wait(state: RetryCallState) -> float:
+    """Honour ``Retry-After`` (seconds form) on 429/503, else exponential backoff with jitter."""
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, RetryableStatus) and exc.retry_after and exc.retry_after.isdigit():
+        return min(float(exc.retry_after), MAX_RETRY_AFTER)
+    backoff = wait_exponential(multiplier=0.5, max=30) + wait_random(0, 1)
+    return float(backoff(state))
+
+
+def default_retrying(attempts: int = 5) -> Retrying:
+    return Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=_wait,
+        retry=retry_if_exception_type(TRANSIENT),
+        reraise=True,
+        before_sleep=lambda s: log.warning(
+            "retrying (attempt %d): %s",
+            s.attempt_number + 1,
+            _describe(s.outcome.exception()) if s.outcome else "?",
+        ),
+    )
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, RetryableStatus):
+        return str(exc)
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__
+
+
+def check_status(response: requests.Response, url: str) -> None:
+    """Raise :class:`RetryableStatus` or :class:`UpstreamError` for a non-2xx response."""
+    code = response.status_code
+    if code < 400:
+        return
+    response.close()
+    if code in RETRY_STATUS:
+        raise RetryableStatus(url, code, response.headers.get("Retry-After"))
+    if code in (401, 403):
+        raise UpstreamError(
+            f"HTTP {code} from {redact(url)}: credentials missing or refused",
+            hint="put credentials in ~/.netrc or in the index URL",
+        )
+    raise UpstreamError(f"HTTP {code} from {redact(url)}")
+
+
+@contextmanager
+def translated(url: str, timeout: float) -> Iterator[None]:
+    """Turn what requests raises (after the retries ran out) into one-line upstream errors."""
+    try:
+        yield
+    except RetryableStatus as exc:
+        raise UpstreamError(f"{exc} (gave up after retries)") from None
+    except requests.Timeout:
+        raise UpstreamError(f"timed out after {timeout:g}s: {redact(url)}") from None
+    except requests.ConnectionError:
+        raise UpstreamError(f"cannot connect to {redact(url)}") from None
+    except requests.RequestException as exc:
+        raise UpstreamError(f"{type(exc).__name__} fetching {redact(url)}") from None
+
+
+class Upstream:
+    """Project pages from one or more indexes, first index that has the project wins.
+
+    First-index semantics (uv's default) keep an extra index from shadowing a project of
+    the main one: the guard against dependency confusion.
+    """
+
+    def __init__(
+        self,
+        session: requests.Session,
+        indexes: Sequence[str],
+        *,
+        timeout: float = 30.0,
+        retrying: Callable[[], Retrying] = default_retrying,
+    ) -> None:
+        self.session = session
+        self.indexes = tuple(indexes)
+        self.timeout = timeout
+        self.retrying = retrying
+
+    def call(self, url: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` under the retry policy with errors translated for ``url``."""
+        with translated(url, self.timeout):
+            return self.retrying()(fn)
+
+    def project_page(self, name: NormalizedName) -> ProjectPage:
+        for index in self.indexes:
+            try:
+                return self._fetch_page(project_url(index, name), name)
+            except ProjectNotFound:
+                continue
+        where = ", ".join(redact(i) for i in self.indexes)
+        raise ProjectNotFound(f"project {name} not found on {where}")
+
+    def _fetch_page(self, url: str, name: NormalizedName) -> ProjectPage:
+        def attempt() -> tuple[bytes, str, str]:
+            with self.session.get(
+                url, headers={"Accept": ACCEPT}, timeout=self.timeout, stream=True
+            ) as response:
+                if response.status_code == 404:
+                    raise ProjectNotFound(f"project {name} not found on {redact(url)}")
+                check_status(response, url)
+                body = bytearray()
+                for chunk in response.iter_content(1 << 16):
+                    body += chunk
+                    if len(body) > MAX_PAGE_BYTES:
+                        raise UpstreamError(
+                            f"page larger than {MAX_PAGE_BYTES >> 20} MiB: {redact(url)}"
+                        )
+                content_type = response.headers.get("Content-Type", "")
+                return bytes(body), content_type, response.url
+
+        body, content_type, final_url = self.call(url, attempt)
+        log.debug("fetched %s (%d bytes, %s)", redact(final_url), len(body), content_type)
+        return parse_page(body, content_type, url=final_url, project=name)
