@@ -84,7 +84,10 @@ def dist_file(
         file_hashes = hashes.normalize(raw)
     except hashes.BadHash as exc:
         raise FileRefused("bad-hash", f"{name}: {exc}") from None
-    if filename_of(absolute) != name:
+    segment = filename_of(absolute)
+    if "/" in segment or "\\" in segment:
+        raise FileRefused("bad-url", f"{name}: URL hides a path separator: {redact(url)}")
+    if segment != name:
         log.debug("%s: URL %s names another file", name, redact(absolute))
     kind, version, tags = _parse_filename(name, project)
     return DistFile(

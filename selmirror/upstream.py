@@ -51,6 +51,10 @@ class RetryableStatus(Exception):
         self.retry_after = retry_after
 
 
+class ConnectionBroken(requests.ConnectionError):
+    """The connection broke in the middle of a body (a short read, a reset)."""
+
+
 TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
@@ -127,6 +131,8 @@ def translated(url: str, timeout: float) -> Iterator[None]:
         raise UpstreamError(f"{exc} (gave up after retries)") from None
     except requests.Timeout:
         raise UpstreamError(f"timed out after {timeout:g}s: {redact(url)}") from None
+    except (ConnectionBroken, requests.exceptions.ChunkedEncodingError):
+        raise UpstreamError(f"connection broken while reading {redact(url)}") from None
     except requests.ConnectionError:
         raise UpstreamError(f"cannot connect to {redact(url)}") from None
     except requests.RequestException as exc:

@@ -101,6 +101,7 @@ def test_json_core_metadata_forms(key: str, value: object, expected: object) -> 
         (_entry(url="file:///etc/passwd"), "bad-url"),
         (_entry(url="javascript:alert(1)"), "bad-url"),
         (_entry(url=None), "bad-url"),
+        (_entry(url="../../files/..%2F..%2Ffoo-1.0-py3-none-any.whl"), "bad-url"),
         (_entry(hashes={"sha256": "zz" * 32}), "bad-hash"),
         (_entry(hashes={"sha256": SHA[:-2]}), "bad-hash"),
         (_entry(hashes={"md5": "x"}), "bad-hash"),

@@ -1,0 +1,309 @@
+"""Command line: parse arguments, set up output, run, report. The only user of rich.
+
+Every :class:`~selmirror.errors.SelmirrorError` is caught here and shown as one ``error:``
+line with its exit code; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.progress import Progress as RichBar
+
+from selmirror import __version__, mirror, report, requirements, upstream
+from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
+from selmirror.filter import Policy
+from selmirror.progress import Progress
+from selmirror.targets import make_targets
+from selmirror.urls import redact
+
+log = logging.getLogger("selmirror")
+
+PYPI = "https://pypi.org/simple/"
+FUTURE_COMMANDS = ("verify", "index", "export", "import", "serve", "prune", "sync")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(message, hint="see selmirror --help")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    epilog = "exit codes:\n" + "\n".join(f"  {c:>3}  {d}" for c, d in EXIT_CODES.items())
+    p = _Parser(
+        prog="selmirror",
+        description="Mirror exactly the named requirements from a Python package index into "
+        "a static simple index that pip and uv install from offline.",
+        usage="selmirror [mirror] [REQUIREMENT | FILE ...] [options]",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="REQUIREMENT | FILE",
+        help="a PEP 508 requirement ('numpy==1.26.0', 'requests>=2.31'), legacy 'name=1.0', "
+        "or the path of a requirements file",
+    )
+    src = p.add_argument_group("what to mirror")
+    src.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE")
+    src.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE")
+    src.add_argument(
+        "--pre",
+        "--include-prereleases",
+        action="store_true",
+        dest="pre",
+        help="consider prereleases",
+    )
+    kinds = src.add_mutually_exclusive_group()
+    kinds.add_argument("--binary-only", action="store_true", help="wheels only")
+    kinds.add_argument("--source-only", action="store_true", help="sdists only")
+    versions = src.add_mutually_exclusive_group()
+    versions.add_argument(
+        "--latest",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="keep the N newest matching versions of each named project (1)",
+    )
+    versions.add_argument("--all-versions", action="store_true", help="keep every matching version")
+    tgt = p.add_argument_group("targets (filter wheels by tags and Requires-Python)")
+    tgt.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help="e.g. manylinux2014_x86_64, win_amd64, macosx_11_0_arm64; repeatable",
+    )
+    tgt.add_argument(
+        "--python-version", action="append", default=[], metavar="X.Y", help="e.g. 3.11; repeatable"
+    )
+    tgt.add_argument("--implementation", metavar="cp|pp")
+    tgt.add_argument("--abi", action="append", default=[], metavar="ABI", help="repeatable")
+    net = p.add_argument_group("upstream")
+    net.add_argument(
+        "-i",
+        "--index",
+        "--index-url",
+        dest="index",
+        metavar="URL",
+        help=f"simple index to copy from (default {PYPI})",
+    )
+    net.add_argument(
+        "--extra-index-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="more indexes, asked in order when the first lacks a project",
+    )
+    net.add_argument(
+        "--workers", type=_positive, default=8, metavar="N", help="parallel downloads (8)"
+    )
+    net.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help="network timeout in seconds (30)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--local-folder",
+        type=Path,
+        default=Path("simple"),
+        metavar="DIR",
+        help="the simple root to write (./simple)",
+    )
+    out.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
+    out.add_argument("--report", metavar="FILE|-", help="write a JSON report ('-': stdout)")
+    out.add_argument(
+        "--ignore-errors", action="store_true", help="go on past failures (still exits non-zero)"
+    )
+    out.add_argument(
+        "--lock-timeout",
+        type=_seconds,
+        default=300.0,
+        metavar="S",
+        help="wait this long for another run on the same folder (300)",
+    )
+    out.add_argument("-v", "--verbose", action="count", default=0)
+    out.add_argument("-q", "--quiet", action="count", default=0)
+    out.add_argument("--version", action="version", version=f"selmirror {__version__}")
+    return p
+
+
+def _split_command(argv: list[str]) -> list[str]:
+    if argv and argv[0] == "mirror":
+        return argv[1:]
+    if argv and argv[0] in FUTURE_COMMANDS:
+        raise InputError(
+            f"'{argv[0]}' is reserved for a selmirror command that is not available yet",
+            hint=f"to mirror a project named {argv[0]!r}, write: selmirror mirror {argv[0]}",
+        )
+    return argv
+
+
+class _BarProgress(Progress):
+    """Rich progress bars for a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.bar = RichBar(
+            TextColumn("{task.description:<8}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self.pages: TaskID | None = None
+        self.files: TaskID | None = None
+
+    def pages_start(self, total: int) -> None:
+        self.bar.start()
+        self.pages = self.bar.add_task("pages", total=total)
+
+    def page_done(self, name: str) -> None:
+        if self.pages is not None:
+            self.bar.advance(self.pages)
+
+    def downloads_start(self, files: int, total_bytes: int) -> None:
+        self.files = self.bar.add_task("files", total=total_bytes or None)
+
+    def bytes_done(self, count: int) -> None:
+        if self.files is not None:
+            self.bar.advance(self.files, count)
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+class _LogProgress(Progress):
+    """Plain log lines when not on a terminal (cron)."""
+
+    def downloads_start(self, files: int, total_bytes: int) -> None:
+        log.info("checking %d file(s), %.1f MB", files, total_bytes / 1e6)
+
+    def file_done(self, filename: str, status: str) -> None:
+        log.log(logging.DEBUG if status == "present" else logging.INFO, "%s: %s", status, filename)
+
+
+def _setup_logging(console: Console, level: int) -> None:
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(console.file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def _indexes(args: argparse.Namespace, file_index: str | None, extras: Sequence[str]) -> list[str]:
+    main_index = args.index or file_index or PYPI
+    if args.index and file_index and file_index != args.index:
+        log.warning("a requirements file sets --index-url %s; --index wins", redact(file_index))
+    indexes = list(dict.fromkeys([main_index, *args.extra_index_url, *extras]))
+    for url in indexes:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InputError(f"index URL {redact(url)!r} is not an http(s) URL")
+        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            log.warning("index %s is plain http: anyone on the path can alter it", redact(url))
+    return indexes
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
+    """Run selmirror; return the exit code."""
+    out = stdout or sys.stdout
+    console = Console(stderr=True, highlight=False)
+    try:
+        args = build_parser().parse_intermixed_args(_split_command(list(argv or sys.argv[1:])))
+        _setup_logging(console, logging.INFO + 10 * (args.quiet - args.verbose))
+        return _mirror(args, console, out)
+    except SelmirrorError as exc:
+        console.print(f"error: {exc.message}", markup=False, soft_wrap=True)
+        if exc.hint:
+            console.print(f"hint: {exc.hint}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console.print("error: interrupted", markup=False)
+        return 130
+
+
+def _mirror(args: argparse.Namespace, console: Console, out: TextIO) -> int:
+    reqs = requirements.collect(args.inputs, args.requirement, args.constraint, cwd=Path.cwd())
+    if not reqs.requirements:
+        raise InputError("nothing to mirror: name a requirement or a requirements file")
+    indexes = _indexes(args, reqs.index_url, reqs.extra_index_urls)
+    options = mirror.Options(
+        local_folder=args.local_folder,
+        targets=make_targets(args.platform, args.python_version, args.implementation, args.abi),
+        policy=Policy(
+            binary_only=args.binary_only,
+            source_only=args.source_only,
+            prereleases=args.pre or reqs.pre,
+            latest=None if args.all_versions else args.latest,
+        ),
+        workers=args.workers,
+        dry_run=args.dry_run,
+        keep_going=args.ignore_errors,
+        lock_timeout=args.lock_timeout,
+    )
+    session = upstream.make_session(args.workers)
+    client = upstream.Upstream(session, indexes, timeout=args.timeout)
+    progress = _BarProgress(console) if console.is_terminal and args.quiet == 0 else _LogProgress()
+    with session:
+        result = mirror.run(reqs, client, options, progress)
+    lines = report.summary(result)
+    if args.report == "-":
+        print(report.dumps(report.build(result, tuple(indexes))), file=out)
+        for line in lines:
+            console.print(line, markup=False)
+    else:
+        if args.report:
+            Path(args.report).write_text(report.dumps(report.build(result, tuple(indexes))))
+        if args.quiet < 2:
+            print("\n".join(lines), file=out)
+    if result.errors:
+        raise PartialFailure(f"{len(result.errors)} error(s); what succeeded was written")
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

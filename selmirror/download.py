@@ -1,0 +1,286 @@
+"""Fetch distribution files into the mirror: concurrent, hash-checked, atomic.
+
+A file streams into a temp file in its destination folder and is hashed on the way; it gets
+its final name (``os.replace``) only after its hash and size matched. A mismatch deletes the
+temp file, is retried once, then fails that file with both hashes in the message. A file
+already in the mirror with its recorded size and hash is not fetched again, nor re-hashed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import urllib3
+
+from selmirror import hashes
+from selmirror.errors import IntegrityError, OutputError, SelmirrorError, UpstreamError
+from selmirror.folder import TMP_PREFIX, MirrorFolder, atomic_write
+from selmirror.metadata import BadDistribution, wheel_metadata
+from selmirror.models import DistFile
+from selmirror.progress import Progress
+from selmirror.upstream import ConnectionBroken, Upstream, check_status
+from selmirror.urls import redact
+
+log = logging.getLogger(__name__)
+
+Status = Literal["downloaded", "present", "failed", "cancelled", "planned"]
+CHUNK = 1 << 16
+MAX_METADATA_BYTES = 10 << 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Job:
+    """One file to have in the mirror, and what the mirror recorded about it before."""
+
+    file: DistFile
+    recorded: DistFile | None = None
+    allowed_hashes: frozenset[tuple[str, str]] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What became of a job. ``record`` is the file as the mirror's pages must now list it."""
+
+    job: Job
+    status: Status
+    record: DistFile | None = None
+    error: SelmirrorError | None = None
+    fetched_bytes: int = 0
+
+
+class Downloader:
+    """Runs jobs against one upstream session and one mirror folder."""
+
+    def __init__(self, upstream: Upstream, folder: MirrorFolder, progress: Progress) -> None:
+        self.upstream = upstream
+        self.folder = folder
+        self.progress = progress
+
+    def run(self, jobs: Sequence[Job], *, workers: int, keep_going: bool) -> list[Outcome]:
+        """Run every job; without ``keep_going`` the first failure cancels jobs not started."""
+        stop = threading.Event()
+
+        def one(job: Job) -> Outcome:
+            if stop.is_set():
+                return Outcome(job=job, status="cancelled")
+            outcome = self.ensure(job)
+            if outcome.status == "failed" and not keep_going:
+                stop.set()
+            self.progress.file_done(job.file.filename, outcome.status)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+            return list(pool.map(one, jobs))
+
+    def ensure(self, job: Job) -> Outcome:
+        """Make ``job.file`` present and verified in the mirror, with its metadata sidecar."""
+        f = job.file
+        dest = self.folder.prepare(f.project) / f.filename
+        try:
+            fetched = 0
+            digests = self._trusted(job, dest)
+            if digests is None:
+                digests, fetched = self._download_verified(job, dest)
+            record = replace(
+                f,
+                hashes={"sha256": digests["sha256"]},
+                size=dest.stat().st_size,
+                core_metadata=self._sidecar(job, dest, reuse=fetched == 0),
+            )
+        except SelmirrorError as exc:
+            return Outcome(job=job, status="failed", error=exc)
+        except OSError as exc:
+            error = OutputError(f"cannot write {dest}: {exc.strerror}")
+            return Outcome(job=job, status="failed", error=error)
+        status: Status = "downloaded" if fetched else "present"
+        return Outcome(job=job, status=status, record=record, fetched_bytes=fetched)
+
+    def _trusted(self, job: Job, dest: Path) -> dict[str, str] | None:
+        """Digests of a file already in place that needs no download, else ``None``."""
+        try:
+            size = dest.stat().st_size
+        except FileNotFoundError:
+            return None
+        if job.recorded is not None and job.recorded.sha256 and is_current(job, size):
+            return {"sha256": job.recorded.sha256}
+        # on disk but not recorded (a killed run, a hand copy): hash this one file once
+        digests = hashes.file_digest(dest, _algorithms(job))
+        if _problem(job, digests, size) is None:
+            log.info("%s: already in the mirror, hash verified", job.file.filename)
+            return digests
+        log.warning("%s: the copy in the mirror does not match upstream; fetching again", dest)
+        return None
+
+    def _download_verified(self, job: Job, dest: Path) -> tuple[dict[str, str], int]:
+        """Download with one more try after a hash or size mismatch."""
+        try:
+            return self._download(job, dest)
+        except IntegrityError as exc:
+            log.warning("%s; downloading once more", exc)
+            return self._download(job, dest)
+
+    def _download(self, job: Job, dest: Path) -> tuple[dict[str, str], int]:
+        f = job.file
+        url = f.url
+
+        def attempt() -> tuple[dict[str, str], int]:
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=TMP_PREFIX)
+            try:
+                digests, count = self._stream(job, url, fd)
+                if problem := _problem(job, digests, count):
+                    raise IntegrityError(f"{problem} (from {redact(url)})")
+                os.replace(tmp, dest)
+                return digests, count
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+
+        return self.upstream.call(url, attempt)
+
+    def _stream(self, job: Job, url: str, fd: int) -> tuple[dict[str, str], int]:
+        hashers = {a: hashlib.new(a) for a in _algorithms(job)}
+        count = 0
+        limit = job.file.size
+        headers = {"Accept-Encoding": "identity", "Accept": "*/*"}
+        with (
+            os.fdopen(fd, "wb") as out,
+            self.upstream.session.get(
+                url, stream=True, headers=headers, timeout=self.upstream.timeout
+            ) as response,
+        ):
+            check_status(response, url)
+            try:
+                # the bytes on the wire, as pip hashes them: never decode Content-Encoding
+                for chunk in response.raw.stream(CHUNK, decode_content=False):
+                    count += len(chunk)
+                    if limit is not None and count > limit:
+                        raise IntegrityError(
+                            f"size mismatch for {job.file.filename}: more than the "
+                            f"{limit} bytes upstream announced"
+                        )
+                    for h in hashers.values():
+                        h.update(chunk)
+                    out.write(chunk)
+                    self.progress.bytes_done(len(chunk))
+            except urllib3.exceptions.HTTPError as exc:
+                raise ConnectionBroken(type(exc).__name__) from exc
+            out.flush()
+            os.fsync(out.fileno())
+        return {a: h.hexdigest() for a, h in hashers.items()}, count
+
+    def _sidecar(self, job: Job, dest: Path, *, reuse: bool) -> dict[str, str] | None:
+        """Put ``<wheel>.metadata`` beside a wheel; return its hashes for the pages.
+
+        Upstream's PEP 658 file is used when advertised and hash-verified. The wheel's own
+        METADATA is read first: when it hashes to the advertised value it *is* that file,
+        and no request is needed.
+        """
+        f = job.file
+        if f.kind != "wheel":
+            return None
+        path = dest.with_name(f.filename + ".metadata")
+        rec = job.recorded
+        if reuse and rec and rec.core_metadata and "sha256" in rec.core_metadata and path.exists():
+            return dict(rec.core_metadata)
+        try:
+            data = wheel_metadata(dest, f.filename)
+        except BadDistribution as exc:
+            log.warning("%s; no .metadata file for it", exc)
+            return None
+        advertised = hashes.strongest(f.core_metadata or {})
+        if advertised and hashlib.new(advertised[0], data).hexdigest() != advertised[1]:
+            data = self._upstream_metadata(f, advertised) or data
+        atomic_write(path, data)
+        return {"sha256": hashlib.sha256(data).hexdigest()}
+
+    def _upstream_metadata(self, f: DistFile, advertised: tuple[str, str]) -> bytes | None:
+        url = f.url + ".metadata"
+
+        def attempt() -> bytes:
+            with self.upstream.session.get(url, timeout=self.upstream.timeout) as response:
+                check_status(response, url)
+                return response.content[: MAX_METADATA_BYTES + 1]
+
+        try:
+            data = self.upstream.call(url, attempt)
+        except UpstreamError as exc:
+            log.warning("%s: %s; using the wheel's own METADATA", f.filename, exc)
+            return None
+        if hashlib.new(advertised[0], data).hexdigest() != advertised[1]:
+            log.warning("%s.metadata fails its hash; using the wheel's own METADATA", f.filename)
+            return None
+        log.warning("%s: upstream .metadata differs from the wheel's METADATA", f.filename)
+        return data
+
+
+def is_current(job: Job, size: int) -> bool:
+    """Whether the recorded copy (of ``size`` bytes on disk) is the file upstream announces.
+
+    Trusts the mirror's own page: no re-hash of the mirror on every run.
+    """
+    rec, f = job.recorded, job.file
+    return (
+        rec is not None
+        and rec.sha256 is not None
+        and rec.size == size
+        and f.sha256 in (None, rec.sha256)
+        and (f.size is None or f.size == size)
+        and _allowed(job, {"sha256": rec.sha256})
+    )
+
+
+def plan(job: Job, folder: MirrorFolder) -> Outcome:
+    """For ``--dry-run``: ``present`` if the mirror holds the file already, else ``planned``."""
+    path = folder.project_dir(job.file.project) / job.file.filename
+    try:
+        current = is_current(job, path.stat().st_size)
+    except FileNotFoundError:
+        current = False
+    return Outcome(job=job, status="present" if current else "planned", record=job.recorded)
+
+
+def _algorithms(job: Job) -> tuple[str, ...]:
+    wanted = {"sha256"} | {a for a, _ in job.allowed_hashes}
+    if strongest := hashes.strongest(job.file.hashes):
+        wanted.add(strongest[0])
+    return tuple(sorted(wanted))
+
+
+def _allowed(job: Job, digests: dict[str, str]) -> bool:
+    """Whether ``digests`` satisfy the requirement's ``--hash`` list (if it has one).
+
+    ``digests`` lacking every listed algorithm cannot prove anything: ``False``.
+    """
+    if not job.allowed_hashes:
+        return True
+    return any(digests.get(a) == d for a, d in job.allowed_hashes)
+
+
+def _problem(job: Job, digests: dict[str, str], size: int) -> str | None:
+    """Why a file with these digests and size is not the one upstream announced."""
+    f = job.file
+    if f.size is not None and size != f.size:
+        return f"size mismatch for {f.filename}: expected {f.size} bytes, got {size}"
+    expected = hashes.strongest(f.hashes)
+    if expected is None:
+        log.warning("%s: upstream gives no hash; recorded our own sha256", f.filename)
+    elif digests[expected[0]] != expected[1]:
+        algorithm, want = expected
+        return (
+            f"hash mismatch for {f.filename}: expected {algorithm} {want}, got {digests[algorithm]}"
+        )
+    elif expected[0] in hashes.WEAK:
+        log.warning("%s: upstream offers only a weak %s hash", f.filename, expected[0])
+    if not _allowed(job, digests):
+        return f"hash of {f.filename} is not in the --hash list: sha256 {digests['sha256']}"
+    return None

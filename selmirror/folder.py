@@ -1,0 +1,150 @@
+"""The mirror on disk: layout, lock, atomic writes, stale temp files, recorded pages.
+
+Layout (the local folder is the simple root)::
+
+    index.html, index.v1_json                 every project folder
+    <normalized-name>/index.html, index.v1_json
+    <normalized-name>/<file>, <file>.metadata
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from selmirror.errors import OutputError, UpstreamError
+from selmirror.models import DistFile
+from selmirror.pages import parse_json_page
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+TMP_PREFIX = ".selmirror-tmp-"
+LOCK_NAME = ".selmirror.lock"
+HTML_PAGE = "index.html"
+JSON_PAGE = "index.v1_json"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class MirrorFolder:
+    """The local folder: where files and pages live, and who may write them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def project_dir(self, name: NormalizedName) -> Path:
+        return self.root / name
+
+    def prepare(self, name: NormalizedName) -> Path:
+        path = self.project_dir(name)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {path}: {exc.strerror}") from None
+        return path
+
+    @contextlib.contextmanager
+    def lock(self, wait: float = 300.0) -> Iterator[None]:
+        """Hold ``.selmirror.lock``; a second run waits up to ``wait`` seconds, then fails."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / LOCK_NAME, "a+")  # noqa: SIM115 - held for the block
+        except OSError as exc:
+            raise OutputError(f"cannot write to {self.root}: {exc.strerror}") from None
+        with handle:
+            if fcntl is not None:
+                self._acquire(handle.fileno(), wait)
+            try:
+                yield
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _acquire(self, fd: int, wait: float) -> None:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise OutputError(f"cannot lock {self.root}: {exc.strerror}") from None
+            if time.monotonic() >= deadline:
+                raise OutputError(
+                    f"another selmirror run is writing {self.root}; gave up after {wait:g}s",
+                    hint="wait for it to finish, or raise --lock-timeout",
+                )
+            if not told:
+                log.warning("another selmirror run is writing %s; waiting", self.root)
+                told = True
+            time.sleep(0.2)
+
+    def clean_stale_temps(self) -> int:
+        """Remove temp files a killed run left behind (only call while holding the lock)."""
+        removed = 0
+        for folder in (self.root, *self._project_dirs()):
+            for path in folder.glob(TMP_PREFIX + "*"):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed += 1
+        if removed:
+            log.info("removed %d stale temporary file(s) from an earlier run", removed)
+        return removed
+
+    def _project_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [
+            p
+            for p in sorted(self.root.iterdir())
+            if p.is_dir() and not p.is_symlink() and canonicalize_name(p.name) == p.name
+        ]
+
+    def projects(self) -> list[NormalizedName]:
+        """Every project folder that has a page."""
+        return [NormalizedName(p.name) for p in self._project_dirs() if (p / HTML_PAGE).is_file()]
+
+    def recorded(self, name: NormalizedName) -> dict[str, DistFile]:
+        """What this project's JSON page records about its files (empty if none or unreadable)."""
+        page = self.project_dir(name) / JSON_PAGE
+        try:
+            body = page.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise OutputError(f"cannot read {page}: {exc.strerror}") from None
+        try:
+            parsed = parse_json_page(
+                body, url=page.parent.resolve().as_uri() + "/", project=name, schemes=("file",)
+            )
+        except UpstreamError as exc:
+            log.warning("ignoring unreadable %s: %s", page, exc)
+            return {}
+        return {f.filename: f for f in parsed.files}

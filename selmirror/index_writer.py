@@ -1,0 +1,110 @@
+"""Render and write the static simple index: PEP 503 HTML, PEP 691 JSON (api 1.1).
+
+Rendering is pure (records in, bytes out); writing is atomic, project pages first, the root
+last. Links are relative (``quote(filename)#sha256=...``) so the tree works over ``file://``,
+behind any web server and under any URL prefix. Everything upstream-controlled is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from packaging.utils import NormalizedName
+
+from selmirror.folder import HTML_PAGE, JSON_PAGE, MirrorFolder, atomic_write
+from selmirror.models import DistFile
+
+API_VERSION = "1.1"
+_HEAD = '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
+
+
+def _attr(name: str, value: str) -> str:
+    return f' {name}="{escape(value, quote=True)}"'
+
+
+def _metadata_value(f: DistFile) -> str | None:
+    sha = (f.core_metadata or {}).get("sha256")
+    return f"sha256={sha}" if sha else None
+
+
+def _ordered(files: Iterable[DistFile]) -> list[DistFile]:
+    return sorted(files, key=lambda f: (f.version, f.filename))
+
+
+def render_project_html(name: NormalizedName, files: Iterable[DistFile]) -> bytes:
+    lines = [f"{_HEAD}<title>Links for {escape(name)}</title></head>", "<body>"]
+    lines.append(f"<h1>Links for {escape(name)}</h1>")
+    for f in _ordered(files):
+        attrs = _attr("href", f"{quote(f.filename)}#sha256={f.sha256}")
+        if f.requires_python:
+            attrs += _attr("data-requires-python", f.requires_python)
+        if f.yanked is not None:
+            attrs += _attr("data-yanked", f.yanked)  # never bare: pip ignores a bare attribute
+        if metadata := _metadata_value(f):
+            attrs += _attr("data-core-metadata", metadata)
+            attrs += _attr("data-dist-info-metadata", metadata)
+        lines.append(f"<a{attrs}>{escape(f.filename)}</a><br>")
+    lines.append("</body></html>\n")
+    return "\n".join(lines).encode()
+
+
+def _json_file(f: DistFile) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "filename": f.filename,
+        "url": quote(f.filename),
+        "hashes": {"sha256": f.sha256},
+    }
+    if f.requires_python:
+        entry["requires-python"] = f.requires_python
+    entry["yanked"] = (f.yanked or True) if f.yanked is not None else False
+    if f.size is not None:
+        entry["size"] = f.size
+    if f.upload_time:
+        entry["upload-time"] = f.upload_time  # omitted when unknown: "" breaks uv
+    sha = (f.core_metadata or {}).get("sha256")
+    entry["core-metadata"] = {"sha256": sha} if sha else False
+    return entry
+
+
+def render_project_json(name: NormalizedName, files: Iterable[DistFile]) -> bytes:
+    ordered = _ordered(files)
+    versions = sorted({f.version for f in ordered})
+    page = {
+        "meta": {"api-version": API_VERSION},
+        "name": name,
+        "versions": [str(v) for v in versions],
+        "files": [_json_file(f) for f in ordered],
+    }
+    return json.dumps(page, indent=1).encode() + b"\n"
+
+
+def render_root_html(names: Sequence[str]) -> bytes:
+    lines = [f"{_HEAD}<title>Simple index</title></head>", "<body>"]
+    lines += [f"<a{_attr('href', quote(n) + '/')}>{escape(n)}</a><br>" for n in sorted(names)]
+    lines.append("</body></html>\n")
+    return "\n".join(lines).encode()
+
+
+def render_root_json(names: Sequence[str]) -> bytes:
+    page = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in sorted(names)]}
+    return json.dumps(page, indent=1).encode() + b"\n"
+
+
+def write_project(folder: MirrorFolder, name: NormalizedName, files: Sequence[DistFile]) -> Path:
+    """Write both pages of one project; every file listed must already be in place."""
+    path = folder.prepare(name)
+    atomic_write(path / JSON_PAGE, render_project_json(name, files))
+    atomic_write(path / HTML_PAGE, render_project_html(name, files))
+    return path
+
+
+def write_root(folder: MirrorFolder) -> None:
+    """Write the root pages listing every project folder that has a page."""
+    names = folder.projects()
+    atomic_write(folder.root / JSON_PAGE, render_root_json(names))
+    atomic_write(folder.root / HTML_PAGE, render_root_html(names))

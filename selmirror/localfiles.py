@@ -1,0 +1,78 @@
+"""Records for distribution files found in a project folder but not on its page.
+
+A killed run can leave a verified file under its final name before its page was written;
+the next run lists it again. Name and version come from the filename, Requires-Python from
+the file's own metadata, the hash from the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from packaging.metadata import parse_email
+from packaging.utils import NormalizedName
+
+from selmirror import hashes
+from selmirror.folder import atomic_write
+from selmirror.metadata import BadDistribution, sdist_pkg_info, wheel_metadata
+from selmirror.models import DistFile
+from selmirror.pages import FileRefused, dist_file
+
+log = logging.getLogger(__name__)
+_SKIP_SUFFIXES = (".metadata", ".html", ".v1_json")
+
+
+def candidates(folder: Path, known: set[str]) -> list[Path]:
+    """Files in ``folder`` that may be distributions not listed in ``known``."""
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+        and not p.is_symlink()
+        and not p.name.startswith(".")
+        and not p.name.endswith(_SKIP_SUFFIXES)
+        and p.name not in known
+    ]
+
+
+def record_from_disk(path: Path, project: NormalizedName) -> DistFile | None:
+    """Describe ``path`` as a page entry (writing its ``.metadata`` if a wheel); ``None`` if
+    it is not a distribution of ``project``."""
+    try:
+        probe = dist_file(
+            project=project,
+            filename=path.name,
+            url=path.name,
+            page_url=path.parent.resolve().as_uri() + "/",
+            hashes_raw={},
+            schemes=("file",),
+        )
+    except FileRefused as exc:
+        log.warning("ignoring %s: %s", path, exc.reason)
+        return None
+    digest = hashes.file_digest(path, ("sha256",))["sha256"]
+    requires_python, core = None, None
+    try:
+        if probe.kind == "wheel":
+            data = wheel_metadata(path, path.name)
+            atomic_write(path.with_name(path.name + ".metadata"), data)
+            core = {"sha256": hashlib.sha256(data).hexdigest()}
+        else:
+            data = sdist_pkg_info(path, path.name)
+        requires_python = parse_email(data)[0].get("requires_python")
+    except BadDistribution as exc:
+        log.warning("%s", exc)
+    return DistFile(
+        project=project,
+        filename=probe.filename,
+        url=probe.url,
+        version=probe.version,
+        kind=probe.kind,
+        tags=probe.tags,
+        hashes={"sha256": digest},
+        requires_python=requires_python,
+        size=path.stat().st_size,
+        core_metadata=core,
+    )

@@ -1,0 +1,132 @@
+"""The run report (``--report``, JSON) and the closing summary, both built from a RunResult."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from selmirror import __version__
+from selmirror.mirror import RunResult
+from selmirror.urls import redact
+
+
+def skipped_by_category(result: RunResult) -> Counter[str]:
+    return Counter(r.category for s in result.selections.values() for r in s.rejected)
+
+
+def counts(result: RunResult) -> dict[str, Any]:
+    statuses = Counter(o.status for o in result.outcomes)
+    return {
+        "projects": len(result.selections),
+        "files": len(result.outcomes),
+        "downloaded": statuses["downloaded"],
+        "present": statuses["present"],
+        "planned": statuses["planned"],
+        "failed": statuses["failed"],
+        "cancelled": statuses["cancelled"],
+        "bytes_downloaded": sum(o.fetched_bytes for o in result.outcomes),
+        "bytes_planned": sum(
+            o.job.file.size or 0 for o in result.outcomes if o.status == "planned"
+        ),
+        "skipped": dict(skipped_by_category(result).most_common()),
+        "errors": len(result.errors),
+        "seconds": round(result.elapsed, 3),
+    }
+
+
+def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
+    """The ``--report`` document: inputs, per project choices and files, rejections, errors."""
+    reqs = result.requirements
+    options = result.options
+    projects: dict[str, Any] = {}
+    for name, selection in result.selections.items():
+        wanted = result.wanted[name]
+        files = []
+        for o in result.outcomes:
+            if o.job.file.project != name:
+                continue
+            f = o.record or o.job.file
+            files.append(
+                {
+                    "filename": f.filename,
+                    "version": str(f.version),
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "yanked": f.yanked,
+                    "status": o.status,
+                    "url": redact(o.job.file.url),
+                    **({"error": o.error.message} if o.error else {}),
+                }
+            )
+        projects[name] = {
+            "requested": str(wanted),
+            "sources": list(wanted.sources),
+            "versions": {t: [str(v) for v in vs] for t, vs in selection.versions.items()},
+            "files": files,
+            "rejected": [
+                {"filename": r.filename, "category": r.category, "reason": r.reason}
+                for r in selection.rejected
+            ],
+        }
+    return {
+        "selmirror": __version__,
+        "dry_run": options.dry_run,
+        "inputs": {
+            "requirements": [
+                {"requirement": str(r.requirement), "source": r.source} for r in reqs.requirements
+            ],
+            "constraints": [
+                {"requirement": str(r.requirement), "source": r.source} for r in reqs.constraints
+            ],
+            "indexes": [redact(i) for i in indexes],
+            "local_folder": str(options.local_folder),
+            "targets": [t.label for t in options.targets],
+            "binary_only": options.policy.binary_only,
+            "source_only": options.policy.source_only,
+            "prereleases": options.policy.prereleases,
+            "latest": options.policy.latest,
+        },
+        "projects": projects,
+        "errors": [
+            {"kind": type(e).__name__, "exit_code": e.exit_code, "message": e.message}
+            for e in result.errors
+        ],
+        "summary": counts(result),
+    }
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2)
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def summary(result: RunResult) -> list[str]:
+    """Closing lines: projects, files, bytes, skipped by reason, errors, time."""
+    c = counts(result)
+    if result.options.dry_run:
+        head = (
+            f"dry run: {c['projects']} project(s), {c['files']} file(s): "
+            f"{c['planned']} to download ({_size(c['bytes_planned'])}), "
+            f"{c['present']} already present"
+        )
+    else:
+        head = (
+            f"{c['projects']} project(s), {c['files']} file(s): {c['downloaded']} downloaded "
+            f"({_size(c['bytes_downloaded'])}), {c['present']} already present, "
+            f"{c['failed']} failed"
+        )
+    lines = [f"{head}; {c['seconds']:.1f}s"]
+    if c["skipped"]:
+        lines.append("skipped: " + ", ".join(f"{n} {k}" for k, n in c["skipped"].items()))
+    if result.errors:
+        lines.append(f"errors: {len(result.errors)}")
+    return lines
