@@ -77,8 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
         "or the path of a requirements file",
     )
     src = p.add_argument_group("what to mirror")
-    src.add_argument("-r", "--requirement", action="append", default=[], metavar="FILE")
-    src.add_argument("-c", "--constraint", action="append", default=[], metavar="FILE")
+    src.add_argument(
+        "-r",
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a requirements file (repeatable)",
+    )
+    src.add_argument(
+        "-c",
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a constraints file: narrows named projects (repeatable)",
+    )
     src.add_argument(
         "--pre",
         "--include-prereleases",
@@ -157,8 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="wait this long for another run on the same folder (300)",
     )
-    out.add_argument("-v", "--verbose", action="count", default=0)
-    out.add_argument("-q", "--quiet", action="count", default=0)
+    out.add_argument("-v", "--verbose", action="count", default=0, help="more log lines")
+    out.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="fewer log lines; -qq also drops the summary",
+    )
     out.add_argument("--version", action="version", version=f"selmirror {__version__}")
     return p
 

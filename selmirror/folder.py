@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -37,19 +37,66 @@ HTML_PAGE = "index.html"
 JSON_PAGE = "index.v1_json"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TMP_PREFIX)
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()  # read once, at import: os.umask is process-wide
+
+
+def temp_file(folder: Path) -> tuple[int, str]:
+    """A new temp file in ``folder`` with the mode a plain ``open()`` would give.
+
+    ``mkstemp`` makes it 0600; a web server running as another user could not read the
+    mirror.
+    """
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, _FILE_MODE)
+    return fd, tmp
+
+
+def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``.
+
+    ``sync=False`` leaves the fsync to a later :func:`make_durable` of many files at once.
+    """
+    fd, tmp = temp_file(path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def make_durable(paths: Iterable[Path]) -> None:
+    """fsync ``paths`` and their folders, so pages written next never outlive the files.
+
+    Done once for a run's files rather than per file while downloading: by now the kernel
+    has written most of the bytes back, and the workers never waited on the disk.
+    """
+    folders = set()
+    for path in paths:
+        folders.add(path.parent)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for folder in folders:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 class MirrorFolder:

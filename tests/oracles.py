@@ -25,10 +25,14 @@ def clean_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def _url(mirror: Path | str) -> str:
+    return mirror if isinstance(mirror, str) else mirror.resolve().as_uri()
+
+
 def pip_install_dry_run(
-    mirror: Path, requirements: Sequence[str], tmp: Path, *extra: str
+    mirror: Path | str, requirements: Sequence[str], tmp: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    """``pip install --dry-run`` of ``requirements`` from ``file://<mirror>`` only."""
+    """``pip install --dry-run`` of ``requirements`` from ``mirror`` only (a folder or a URL)."""
     return subprocess.run(
         [
             sys.executable,
@@ -38,7 +42,7 @@ def pip_install_dry_run(
             "--dry-run",
             "--ignore-installed",
             "--index-url",
-            mirror.resolve().as_uri(),
+            _url(mirror),
             *extra,
             *requirements,
         ],
@@ -50,19 +54,23 @@ def pip_install_dry_run(
 
 
 def uv_compile(
-    mirror: Path, requirements: Sequence[str], tmp: Path, *extra: str
+    mirror: Path | str, requirements: Sequence[str], tmp: Path, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    """``uv pip compile --offline`` of ``requirements`` against ``file://<mirror>`` only."""
+    """``uv pip compile`` of ``requirements`` against ``mirror`` only (a folder or a URL).
+
+    For a folder uv runs ``--offline``: no network at all.
+    """
+    offline = ["--offline"] if isinstance(mirror, Path) else []
     return subprocess.run(
         [
             find_uv_bin(),
             "pip",
             "compile",
-            "--offline",
+            *offline,
             "--no-header",
             "--quiet",
             "--index-url",
-            mirror.resolve().as_uri(),
+            _url(mirror),
             *extra,
             "-",
         ],
@@ -74,8 +82,11 @@ def uv_compile(
     )
 
 
-def assert_installable(mirror: Path, requirements: Sequence[str], tmp: Path) -> None:
-    pip = pip_install_dry_run(mirror, requirements, tmp)
+def assert_installable(
+    mirror: Path | str, requirements: Sequence[str], tmp: Path, *extra: str
+) -> None:
+    """Both pip and uv resolve ``requirements`` from the mirror alone."""
+    pip = pip_install_dry_run(mirror, requirements, tmp, *extra)
     assert pip.returncode == 0, pip.stderr + pip.stdout
-    uv = uv_compile(mirror, requirements, tmp)
+    uv = uv_compile(mirror, requirements, tmp, *extra)
     assert uv.returncode == 0, uv.stderr + uv.stdout

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -589,3 +592,38 @@ def test_killed_run_leaves_a_usable_mirror_and_the_next_run_completes(
     assert code == 0, err
     assert (mirror / "beta" / big.filename).read_bytes() == big.content
     assert not list(mirror.rglob(TMP_PREFIX + "*"))
+
+
+def test_the_mirror_served_over_http_by_a_plain_static_server(
+    any_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m http.server`` in the folder is enough for pip and uv (relative links)."""
+    any_index.add_wheel("alpha", "1.0")
+    any_index.add_sdist("alpha", "1.0")
+    mirror = tmp_path / "m"
+    assert selmirror(capsys, any_index, mirror, "alpha")[0] == 0
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(mirror))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_port}/"
+            assert_installable(url, ["alpha==1.0"], tmp_path)
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+def test_mirror_files_are_readable_by_a_web_server_user(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Temp files start 0600; what lands in the mirror gets the umask's usual mode."""
+    fake_index.add_wheel("alpha", "1.0")
+    mirror = tmp_path / "m"
+    assert selmirror(capsys, fake_index, mirror, "alpha")[0] == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in mirror.rglob("*"):
+        if path.is_file() and path.name != ".selmirror.lock":
+            assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
