@@ -15,17 +15,18 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from rich.console import Console
+from rich.filesize import decimal
 from rich.logging import RichHandler
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
-    TransferSpeedColumn,
 )
 from rich.progress import Progress as RichBar
+from rich.text import Text
 
 from selmirror import __version__, mirror, report, requirements, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
@@ -194,22 +195,32 @@ def _split_command(argv: list[str]) -> list[str]:
     return argv
 
 
+class _CountColumn(ProgressColumn):
+    """``3/15 pages``, or ``12/32 files  120.3/553.2 MB  95.1 MB/s`` for the download bar."""
+
+    def render(self, task: Task) -> Text:
+        if "files" not in task.fields:
+            return Text(f"{int(task.completed)}/{int(task.total or 0)} pages")
+        done, total = decimal(int(task.completed)), decimal(int(task.total or 0))
+        speed = f"  {decimal(int(task.speed))}/s" if task.speed else ""
+        return Text(f"{task.fields['done']}/{task.fields['files']} files  {done}/{total}{speed}")
+
+
 class _BarProgress(Progress):
-    """Rich progress bars for a terminal."""
+    """Rich progress bars for a terminal: project pages, then files and bytes."""
 
     def __init__(self, console: Console) -> None:
         self.bar = RichBar(
-            TextColumn("{task.description:<8}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            TextColumn("{task.description:<6}"),
+            BarColumn(bar_width=24),
+            _CountColumn(),
             TimeRemainingColumn(),
             console=console,
             transient=True,
         )
         self.pages: TaskID | None = None
         self.files: TaskID | None = None
+        self.done = 0
 
     def pages_start(self, total: int) -> None:
         self.bar.start()
@@ -220,11 +231,16 @@ class _BarProgress(Progress):
             self.bar.advance(self.pages)
 
     def downloads_start(self, files: int, total_bytes: int) -> None:
-        self.files = self.bar.add_task("files", total=total_bytes or None)
+        self.files = self.bar.add_task("files", total=total_bytes, files=files, done=0)
 
     def bytes_done(self, count: int) -> None:
         if self.files is not None:
             self.bar.advance(self.files, count)
+
+    def file_done(self, filename: str, status: str) -> None:
+        if self.files is not None:
+            self.done += 1
+            self.bar.update(self.files, done=self.done)
 
     def close(self) -> None:
         self.bar.stop()

@@ -22,6 +22,7 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+from urllib3.exceptions import NameResolutionError
 
 from selmirror import __version__
 from selmirror.errors import ProjectNotFound, UpstreamError
@@ -88,22 +89,33 @@ def default_retrying(attempts: int = 5) -> Retrying:
         wait=_wait,
         retry=retry_if_exception_type(TRANSIENT),
         reraise=True,
-        before_sleep=lambda s: log.warning(
-            "retrying (attempt %d): %s",
-            s.attempt_number + 1,
-            _describe(s.outcome.exception()) if s.outcome else "?",
-        ),
     )
 
 
-def _describe(exc: BaseException | None) -> str:
+def _reason(exc: BaseException | None) -> str:
+    """A few words on why a request failed, found along the exception's causes."""
     if isinstance(exc, RetryableStatus):
-        return str(exc)
+        return f"HTTP {exc.status}"
     if isinstance(exc, requests.Timeout):
         return "timed out"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
-    return type(exc).__name__
+    if isinstance(exc, (ConnectionBroken, requests.exceptions.ChunkedEncodingError)):
+        return "connection broken"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, NameResolutionError):
+            return "cannot resolve host"
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return "connection refused"
+        seen = seen.__cause__ or seen.__context__ or _first_arg_exception(seen)
+    return "connection failed"
+
+
+def _first_arg_exception(exc: BaseException) -> BaseException | None:
+    # requests wraps urllib3's MaxRetryError as an argument, not as a cause
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return reason if isinstance(reason, BaseException) else None
 
 
 def check_status(response: requests.Response, url: str) -> None:
@@ -133,10 +145,25 @@ def translated(url: str, timeout: float) -> Iterator[None]:
         raise UpstreamError(f"timed out after {timeout:g}s: {redact(url)}") from None
     except (ConnectionBroken, requests.exceptions.ChunkedEncodingError):
         raise UpstreamError(f"connection broken while reading {redact(url)}") from None
-    except requests.ConnectionError:
-        raise UpstreamError(f"cannot connect to {redact(url)}") from None
+    except requests.exceptions.SSLError:
+        raise UpstreamError(
+            f"TLS verification failed for {redact(url)}",
+            hint="for a private CA, point REQUESTS_CA_BUNDLE at its certificate",
+        ) from None
+    except requests.ConnectionError as exc:
+        raise UpstreamError(f"{_reason(exc)}: {redact(url)}") from None
     except requests.RequestException as exc:
         raise UpstreamError(f"{type(exc).__name__} fetching {redact(url)}") from None
+
+
+def _log_retry(url: str) -> Callable[[RetryCallState], None]:
+    def log_it(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: %s; retrying (attempt %d)", redact(url), _reason(exc), state.attempt_number + 1
+        )
+
+    return log_it
 
 
 class Upstream:
@@ -162,7 +189,7 @@ class Upstream:
     def call(self, url: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` under the retry policy with errors translated for ``url``."""
         with translated(url, self.timeout):
-            return self.retrying()(fn)
+            return self.retrying().copy(before_sleep=_log_retry(url))(fn)
 
     def project_page(self, name: NormalizedName) -> ProjectPage:
         for index in self.indexes:

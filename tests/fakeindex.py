@@ -83,6 +83,7 @@ class FakeFile:
     advertise_metadata: bool = True  # serve <file>.metadata and advertise it (needs `metadata`)
     metadata: bytes | None = None  # core metadata bytes (METADATA, or PKG-INFO for sdists)
     advertised_sha256: str | None = None  # a lying hash on the page (default: the real one)
+    advertised_size: int | None = None  # a lying JSON size on the page (default: the real one)
     advertised_metadata_sha256: str | None = None  # a lying core-metadata hash on the page
     hashes: dict[str, str] | None = None  # replace the whole hashes dict (e.g. {} or {"md5": ..})
     truncate_to: int | None = None  # full Content-Length, but the body stops at this file offset
@@ -370,7 +371,7 @@ def render_json_page(name: str, files: Iterable[tuple[FakeFile, str]]) -> bytes:
         if f.requires_python is not None:
             entry["requires-python"] = f.requires_python
         entry["yanked"] = _yanked_json(f.yanked)
-        entry["size"] = len(f.content)
+        entry["size"] = len(f.content) if f.advertised_size is None else f.advertised_size
         if f.upload_time is not None:
             entry["upload-time"] = f.upload_time
         entry["core-metadata"] = (

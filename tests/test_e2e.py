@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +18,7 @@ from fakeindex import FakeIndex
 from oracles import assert_installable, clean_env, pip_install_dry_run
 from packaging.utils import NormalizedName
 
-from selmirror import upstream
+from selmirror import hashes, upstream
 from selmirror.cli import main
 from selmirror.folder import TMP_PREFIX, MirrorFolder
 from selmirror.pages import parse_html_page, parse_json_page
@@ -101,16 +103,23 @@ def test_mirror_is_installable_by_pip_and_uv(
     assert all(r.headers["user-agent"].startswith("selmirror/") for r in any_index.requests)
 
 
-def test_second_run_downloads_nothing(
-    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_second_run_downloads_nothing_and_hashes_nothing(
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake_index.add_wheel("alpha", "1.0")
     fake_index.add_sdist("alpha", "1.0")
     mirror = tmp_path / "m"
     assert selmirror(capsys, fake_index, mirror, "alpha")[0] == 0
     fake_index.reset_log()
+    hashed: list[object] = []
+    real_digest = hashes.file_digest
+    monkeypatch.setattr(hashes, "file_digest", lambda *a: hashed.append(a) or real_digest(*a))
     code, out, _ = selmirror(capsys, fake_index, mirror, "alpha")
     assert code == 0
+    assert hashed == []  # the mirror's own pages are trusted: no re-hash on every run
     assert fake_index.downloads() == []
     assert not [r for r in fake_index.requests if r.kind == "metadata"]
     assert "0 downloaded (0 B), 2 already present" in out
@@ -627,3 +636,148 @@ def test_mirror_files_are_readable_by_a_web_server_user(
     for path in mirror.rglob("*"):
         if path.is_file() and path.name != ".selmirror.lock":
             assert path.stat().st_mode & 0o777 == 0o666 & ~mask, path
+
+
+def test_unreachable_index_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(
+        [
+            "alpha",
+            "--index",
+            f"http://127.0.0.1:{port}/simple/",
+            "--local-folder",
+            str(tmp_path / "m"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 3
+    assert (
+        err.splitlines()[-1] == f"error: connection refused: http://127.0.0.1:{port}/simple/alpha/"
+    )
+    assert "retrying (attempt 5)" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_progress_bars_on_a_terminal(fake_index: FakeIndex, tmp_path: Path) -> None:
+    fake_index.add_wheel("alpha", "1.0")
+    controller, terminal = os.openpty()
+    env = clean_env(tmp_path) | {"TERM": "xterm", "COLUMNS": "100"}
+    env.pop("NO_COLOR")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "selmirror",
+            "alpha",
+            "--index",
+            fake_index.url,
+            "--local-folder",
+            str(tmp_path / "m"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert proc.wait() == 0, output
+    text = output.decode(errors="replace")
+    assert "1/1 pages" in text
+    assert "1/1 files" in text
+    assert "1 project(s), 1 file(s): 1 downloaded" in text
+    assert "Traceback" not in text
+
+
+def test_index_urls_from_a_requirements_file_first_index_wins(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_index.add_wheel("alpha", "1.0")
+    with FakeIndex() as extra:
+        extra.add_wheel("beta", "1.0")
+        shadow = extra.add_wheel("alpha", "9.0")  # must never be taken over the main index
+        req = tmp_path / "req.txt"
+        req.write_text(
+            f"--index-url {fake_index.url}\n--extra-index-url {extra.url}\nalpha\nbeta\n"
+        )
+        code = main([str(req), "--local-folder", str(tmp_path / "m")])
+        assert code == 0, capsys.readouterr().err
+        assert not (tmp_path / "m" / "alpha" / shadow.filename).exists()
+        assert (tmp_path / "m" / "alpha" / "alpha-1.0-py3-none-any.whl").exists()
+        assert (tmp_path / "m" / "beta" / "beta-1.0-py3-none-any.whl").exists()
+        assert extra.page_requests("alpha") == []
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "warning"),
+    [(None, "upstream gives no hash"), ("md5", "only a weak md5 hash")],
+)
+def test_files_without_a_strong_upstream_hash(
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    algorithm: str | None,
+    warning: str,
+) -> None:
+    f = fake_index.add_wheel("alpha", "1.0")
+    f.hashes = {algorithm: hashlib.new(algorithm, f.content).hexdigest()} if algorithm else {}
+    mirror = tmp_path / "m"
+    code, _, err = selmirror(capsys, fake_index, mirror, "alpha")
+    assert code == 0, err
+    assert warning in err
+    from_json, _ = our_pages(mirror, "alpha")
+    assert from_json[f.filename].sha256 == f.sha256  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "message"),
+    [
+        ("application/vnd.pypi.simple.v1+json", b"{oops", "malformed JSON page at"),
+        (
+            "application/vnd.pypi.simple.v1+json",
+            b'{"meta": {"api-version": "2.0"}, "files": []}',
+            "speaks simple API 2.0",
+        ),
+        ("application/octet-stream", b"", "unexpected Content-Type 'application/octet-stream'"),
+    ],
+)
+def test_unusable_upstream_page_names_the_url(
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content_type: str,
+    body: bytes,
+    message: str,
+) -> None:
+    fake_index.raw_page["alpha"] = (content_type, body)
+    code, _, err = selmirror(capsys, fake_index, tmp_path / "m", "alpha")
+    assert code == 3
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert message in line
+    assert f"{fake_index.url}alpha/" in line
+
+
+@pytest.mark.parametrize("lie", [-1, +1])
+def test_a_file_that_is_not_the_announced_size_is_refused(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str], lie: int
+) -> None:
+    """Without a hash to check, the size is what upstream vouches for; a longer body is cut off."""
+    f = fake_index.add_wheel("alpha", "1.0", hashes={})
+    f.advertised_size = len(f.content) + lie
+    code, _, err = selmirror(capsys, fake_index, tmp_path / "m", "alpha")
+    assert code == 4
+    assert f"error: size mismatch for {f.filename}" in err
+    assert not (tmp_path / "m" / "alpha" / f.filename).exists()
