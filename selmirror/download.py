@@ -23,7 +23,7 @@ import urllib3
 
 from selmirror import hashes
 from selmirror.errors import IntegrityError, OutputError, SelmirrorError, UpstreamError
-from selmirror.folder import MirrorFolder, atomic_write, temp_file
+from selmirror.folder import MirrorFolder, atomic_write, make_durable, temp_file
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.progress import Progress
@@ -66,8 +66,13 @@ class Downloader:
         self.progress = progress
 
     def run(self, jobs: Sequence[Job], *, workers: int, keep_going: bool) -> list[Outcome]:
-        """Run every job; without ``keep_going`` the first failure cancels jobs not started."""
+        """Run every job; without ``keep_going`` the first failure cancels jobs not started.
+
+        Returns once every fetched file (and sidecar) is on disk for good: one thread
+        fsyncs each file as it lands, while the others go on downloading.
+        """
         stop = threading.Event()
+        syncs = []
 
         def one(job: Job) -> Outcome:
             if stop.is_set():
@@ -75,14 +80,28 @@ class Downloader:
             outcome = self.ensure(job)
             if outcome.status == "failed" and not keep_going:
                 stop.set()
+            if outcome.status == "downloaded":
+                syncs.append(syncer.submit(make_durable, self._written(outcome)))
             self.progress.file_done(job.file.filename, outcome.status)
             return outcome
 
         # largest first, so no big file starts last and runs alone (LPT scheduling)
         order = sorted(range(len(jobs)), key=lambda i: -(jobs[i].file.size or 0))
-        with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        with (
+            ThreadPoolExecutor(max_workers=1) as syncer,
+            ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
+        ):
             done = dict(zip(order, pool.map(one, [jobs[i] for i in order]), strict=True))
+        for sync in syncs:
+            sync.result()  # an fsync error is an OSError: the run fails loudly
         return [done[i] for i in range(len(jobs))]
+
+    def _written(self, outcome: Outcome) -> list[Path]:
+        """The file an outcome put in place, and its ``.metadata`` sidecar if it has one."""
+        f = outcome.job.file
+        path = self.folder.project_dir(f.project) / f.filename
+        sidecar = path.with_name(path.name + ".metadata")
+        return [path, sidecar] if outcome.record and outcome.record.core_metadata else [path]
 
     def ensure(self, job: Job) -> Outcome:
         """Make ``job.file`` present and verified in the mirror, with its metadata sidecar."""

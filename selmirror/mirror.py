@@ -18,7 +18,7 @@ from selmirror import localfiles
 from selmirror.download import Downloader, Job, Outcome, plan
 from selmirror.errors import SelmirrorError, UpstreamError
 from selmirror.filter import Policy, Selection, Wanted, select
-from selmirror.folder import MirrorFolder, make_durable
+from selmirror.folder import MirrorFolder
 from selmirror.index_writer import write_project, write_root
 from selmirror.models import DistFile, ProjectPage, RequirementSet
 from selmirror.progress import Progress
@@ -166,9 +166,6 @@ def _download_and_write(
         jobs, workers=result.options.workers, keep_going=result.options.keep_going
     )
     # pages after files: every page lists only files that are in place, and on disk
-    make_durable(
-        path for o in result.outcomes if o.status == "downloaded" for path in _written(folder, o)
-    )
     for name in result.selections:
         done = [o for o in result.outcomes if o.job.file.project == name]
         files = _listing(folder, name, recorded[name], pages[name], done)
@@ -178,13 +175,6 @@ def _download_and_write(
     for outcome in result.outcomes:
         if outcome.error is not None:
             result.fail(outcome.error)
-
-
-def _written(folder: MirrorFolder, outcome: Outcome) -> list[Path]:
-    """The file an outcome put in place, and its ``.metadata`` sidecar if it has one."""
-    path = folder.project_dir(outcome.job.file.project) / outcome.job.file.filename
-    sidecar = path.with_name(path.name + ".metadata")
-    return [path, sidecar] if outcome.record and outcome.record.core_metadata else [path]
 
 
 def _listing(
