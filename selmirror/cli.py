@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -32,7 +33,7 @@ from selmirror import __version__, mirror, report, requirements, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
 from selmirror.filter import Policy
 from selmirror.progress import Progress
-from selmirror.targets import make_targets
+from selmirror.targets import MATRIX_PLATFORMS, MATRIX_PYTHONS, make_targets
 from selmirror.urls import redact
 
 log = logging.getLogger("selmirror")
@@ -113,19 +114,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the N newest matching versions of each named project (1)",
     )
     versions.add_argument("--all-versions", action="store_true", help="keep every matching version")
-    tgt = p.add_argument_group("targets (filter wheels by tags and Requires-Python)")
+    src.add_argument(
+        "--no-deps",
+        action="store_true",
+        help="mirror the named requirements, not their dependencies",
+    )
+    tgt = p.add_argument_group(
+        "targets (the machines to mirror for; none named: every environment of the matrix)"
+    )
     tgt.add_argument(
         "--platform",
+        "--python-platform",
         action="append",
         default=[],
         metavar="TAG",
-        help="e.g. manylinux2014_x86_64, win_amd64, macosx_11_0_arm64; repeatable",
+        help="a wheel platform tag (manylinux_2_28_x86_64, musllinux_1_2_aarch64, win_amd64, "
+        "macosx_11_0_arm64, ...) or a uv platform name (x86_64-manylinux_2_28, "
+        "aarch64-apple-darwin, x86_64-pc-windows-msvc, linux, windows, macos); repeatable",
     )
     tgt.add_argument(
         "--python-version", action="append", default=[], metavar="X.Y", help="e.g. 3.11; repeatable"
     )
     tgt.add_argument("--implementation", metavar="cp|pp")
     tgt.add_argument("--abi", action="append", default=[], metavar="ABI", help="repeatable")
+    tgt.add_argument(
+        "--matrix-platform",
+        action="append",
+        default=[],
+        metavar="TAG",
+        help=f"replace the matrix's platforms ({', '.join(MATRIX_PLATFORMS)}); repeatable",
+    )
+    tgt.add_argument(
+        "--matrix-python",
+        action="append",
+        default=[],
+        metavar="X.Y",
+        help=f"replace the matrix's Pythons ({', '.join(MATRIX_PYTHONS)}); repeatable",
+    )
     net = p.add_argument_group("upstream")
     net.add_argument(
         "-i",
@@ -221,10 +246,16 @@ class _BarProgress(Progress):
         self.pages: TaskID | None = None
         self.files: TaskID | None = None
         self.done = 0
+        self.queued = 0
+        self.lock = threading.Lock()
 
-    def pages_start(self, total: int) -> None:
-        self.bar.start()
-        self.pages = self.bar.add_task("pages", total=total)
+    def page_queued(self) -> None:
+        with self.lock:  # called from the threads that discover dependencies
+            if self.pages is None:
+                self.bar.start()
+                self.pages = self.bar.add_task("pages", total=0)
+            self.queued += 1
+            self.bar.update(self.pages, total=self.queued)
 
     def page_done(self, name: str) -> None:
         if self.pages is not None:
@@ -238,9 +269,10 @@ class _BarProgress(Progress):
             self.bar.advance(self.files, count)
 
     def file_done(self, filename: str, status: str) -> None:
-        if self.files is not None:
-            self.done += 1
-            self.bar.update(self.files, done=self.done)
+        with self.lock:
+            if self.files is not None:
+                self.done += 1
+                self.bar.update(self.files, done=self.done)
 
     def close(self) -> None:
         self.bar.stop()
@@ -306,9 +338,20 @@ def _mirror(args: argparse.Namespace, console: Console, out: TextIO) -> int:
     if not reqs.requirements:
         raise InputError("nothing to mirror: name a requirement or a requirements file")
     indexes = _indexes(args, reqs.index_url, reqs.extra_index_urls)
+    named = bool(args.platform or args.python_version or args.implementation or args.abi)
+    targets = make_targets(
+        args.platform,
+        args.python_version,
+        args.implementation,
+        args.abi,
+        matrix_platforms=args.matrix_platform or MATRIX_PLATFORMS,
+        matrix_pythons=args.matrix_python or MATRIX_PYTHONS,
+    )
     options = mirror.Options(
         local_folder=args.local_folder,
-        targets=make_targets(args.platform, args.python_version, args.implementation, args.abi),
+        targets=targets,
+        all_files=not named,
+        follow_deps=not args.no_deps,
         policy=Policy(
             binary_only=args.binary_only,
             source_only=args.source_only,

@@ -44,6 +44,8 @@ class Job:
     file: DistFile
     recorded: DistFile | None = None
     allowed_hashes: frozenset[tuple[str, str]] = frozenset()
+    # already downloaded and verified (to read its metadata): its path and digests
+    prefetched: tuple[Path, dict[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,8 +112,10 @@ class Downloader:
         try:
             fetched = 0
             digests = self._trusted(job, dest)
+            if digests is None and job.prefetched is not None:
+                digests, fetched = self._adopt(job, dest, *job.prefetched)
             if digests is None:
-                digests, fetched = self._download_verified(job, dest)
+                digests, fetched = fetch_verified(self.upstream, job, dest, self.progress)
             record = replace(
                 f,
                 hashes={"sha256": digests["sha256"]},
@@ -125,6 +129,16 @@ class Downloader:
             return Outcome(job=job, status="failed", error=error)
         status: Status = "downloaded" if fetched else "present"
         return Outcome(job=job, status=status, record=record, fetched_bytes=fetched)
+
+    def _adopt(
+        self, job: Job, dest: Path, path: Path, digests: dict[str, str]
+    ) -> tuple[dict[str, str] | None, int]:
+        """Move a file fetched earlier in this run into place (it was verified then)."""
+        size = path.stat().st_size
+        if _problem(job, digests, size) is not None:
+            return None, 0  # e.g. a --hash list it was not checked against: fetch for real
+        os.replace(path, dest)
+        return digests, size
 
     def _trusted(self, job: Job, dest: Path) -> dict[str, str] | None:
         """Digests of a file already in place that needs no download, else ``None``."""
@@ -141,61 +155,6 @@ class Downloader:
             return digests
         log.warning("%s: the copy in the mirror does not match upstream; fetching again", dest)
         return None
-
-    def _download_verified(self, job: Job, dest: Path) -> tuple[dict[str, str], int]:
-        """Download with one more try after a hash or size mismatch."""
-        try:
-            return self._download(job, dest)
-        except IntegrityError as exc:
-            log.warning("%s; downloading once more", exc)
-            return self._download(job, dest)
-
-    def _download(self, job: Job, dest: Path) -> tuple[dict[str, str], int]:
-        f = job.file
-        url = f.url
-
-        def attempt() -> tuple[dict[str, str], int]:
-            fd, tmp = temp_file(dest.parent)
-            try:
-                digests, count = self._stream(job, url, fd)
-                if problem := _problem(job, digests, count):
-                    raise IntegrityError(f"{problem} (from {redact(url)})")
-                os.replace(tmp, dest)
-                return digests, count
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-
-        return self.upstream.call(url, attempt)
-
-    def _stream(self, job: Job, url: str, fd: int) -> tuple[dict[str, str], int]:
-        hashers = {a: hashlib.new(a) for a in _algorithms(job)}
-        count = 0
-        limit = job.file.size
-        headers = {"Accept-Encoding": "identity", "Accept": "*/*"}
-        with (
-            os.fdopen(fd, "wb") as out,
-            self.upstream.session.get(
-                url, stream=True, headers=headers, timeout=self.upstream.timeout
-            ) as response,
-        ):
-            check_status(response, url)
-            try:
-                # the bytes on the wire, as pip hashes them: never decode Content-Encoding
-                for chunk in response.raw.stream(CHUNK, decode_content=False):
-                    count += len(chunk)
-                    if limit is not None and count > limit:
-                        raise IntegrityError(
-                            f"size mismatch for {job.file.filename}: more than the "
-                            f"{limit} bytes upstream announced"
-                        )
-                    for h in hashers.values():
-                        h.update(chunk)
-                    out.write(chunk)
-                    self.progress.bytes_done(len(chunk))
-            except urllib3.exceptions.HTTPError as exc:
-                raise ConnectionBroken(type(exc).__name__) from exc
-        return {a: h.hexdigest() for a, h in hashers.items()}, count
 
     def _sidecar(self, job: Job, dest: Path, *, reuse: bool) -> dict[str, str] | None:
         """Put ``<wheel>.metadata`` beside a wheel; return its hashes for the pages.
@@ -240,6 +199,74 @@ class Downloader:
             return None
         log.warning("%s: upstream .metadata differs from the wheel's METADATA", f.filename)
         return data
+
+
+def fetch_verified(
+    upstream: Upstream, job: Job, dest: Path, progress: Progress | None = None
+) -> tuple[dict[str, str], int]:
+    """Download ``job.file`` to ``dest``; one more try after a hash or size mismatch.
+
+    Streams into a temp file beside ``dest`` and moves it there only once verified.
+    Returns the digests (sha256 always) and the byte count.
+    """
+    try:
+        return _download(upstream, job, dest, progress or Progress())
+    except IntegrityError as exc:
+        log.warning("%s; downloading once more", exc)
+        return _download(upstream, job, dest, progress or Progress())
+
+
+def _download(
+    upstream: Upstream, job: Job, dest: Path, progress: Progress
+) -> tuple[dict[str, str], int]:
+    url = job.file.url
+
+    def attempt() -> tuple[dict[str, str], int]:
+        fd, tmp = temp_file(dest.parent)
+        try:
+            digests, count = _stream(upstream, job, fd, progress)
+            if problem := _problem(job, digests, count):
+                raise IntegrityError(f"{problem} (from {redact(url)})")
+            os.replace(tmp, dest)
+            return digests, count
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    return upstream.call(url, attempt)
+
+
+def _stream(
+    upstream: Upstream, job: Job, fd: int, progress: Progress
+) -> tuple[dict[str, str], int]:
+    hashers = {a: hashlib.new(a) for a in _algorithms(job)}
+    count = 0
+    limit = job.file.size
+    url = job.file.url
+    headers = {"Accept-Encoding": "identity", "Accept": "*/*"}
+    with (
+        os.fdopen(fd, "wb") as out,
+        upstream.session.get(
+            url, stream=True, headers=headers, timeout=upstream.timeout
+        ) as response,
+    ):
+        check_status(response, url)
+        try:
+            # the bytes on the wire, as pip hashes them: never decode Content-Encoding
+            for chunk in response.raw.stream(CHUNK, decode_content=False):
+                count += len(chunk)
+                if limit is not None and count > limit:
+                    raise IntegrityError(
+                        f"size mismatch for {job.file.filename}: more than the "
+                        f"{limit} bytes upstream announced"
+                    )
+                for h in hashers.values():
+                    h.update(chunk)
+                out.write(chunk)
+                progress.bytes_done(len(chunk))
+        except urllib3.exceptions.HTTPError as exc:
+            raise ConnectionBroken(type(exc).__name__) from exc
+    return {a: h.hexdigest() for a, h in hashers.items()}, count
 
 
 def is_current(job: Job, size: int) -> bool:

@@ -1,16 +1,16 @@
 """Choose which files of a project to mirror. Pure: records in, kept and rejected out.
 
-Every file that is not kept gets exactly one :class:`Rejected` with the first rule that
-refused it, in this order: file type, yanked, ``--hash`` list, version specifier, target
-(wheel tags, Requires-Python), prerelease rule, newest-N.
+Resolution decides the versions per target; this stage turns them into files. Every file not
+kept gets exactly one :class:`Rejected` with the first rule that refused it, in this order:
+file type, version not chosen, yanked, ``--hash`` list, target (wheel tags,
+Requires-Python).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
@@ -29,137 +29,93 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Wanted:
-    """What is asked of one project: the combined specifier of every line naming it."""
-
-    name: NormalizedName
-    specifier: SpecifierSet
-    sources: tuple[str, ...] = ()
-    allowed_hashes: frozenset[tuple[str, str]] = frozenset()
-
-    @property
-    def pinned(self) -> bool:
-        """``==``/``===`` without a wildcard: the only case where yanked files count (PEP 592)."""
-        return any(
-            s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*"))
-            for s in self.specifier
-        )
-
-    def __str__(self) -> str:
-        return f"{self.name}{self.specifier}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Selection:
-    """The outcome for one project: chosen versions per target, kept and rejected files.
-
-    ``unsatisfied`` names the targets (``"any"`` without targets) for which no file matched.
-    """
+    """The outcome for one project: chosen versions per target, kept and rejected files."""
 
     project: NormalizedName
     versions: dict[str, tuple[Version, ...]]
     kept: tuple[DistFile, ...]
     rejected: tuple[Rejected, ...]
-    unsatisfied: tuple[str, ...] = ()
 
 
-def _file_rule(f: DistFile, wanted: Wanted, policy: Policy) -> tuple[str, str] | None:
-    """Target-independent refusal ``(category, reason)`` of one file, or ``None``."""
-    if policy.binary_only and f.kind == "sdist":
-        return "binary-only", f"{f.filename}: sdist skipped (--binary-only)"
-    if policy.source_only and f.kind == "wheel":
-        return "source-only", f"{f.filename}: wheel skipped (--source-only)"
-    if f.yanked is not None and not wanted.pinned:
-        why = f": {f.yanked}" if f.yanked else ""
-        return "yanked", f"{f.filename}: yanked{why} (kept only when pinned with ==)"
-    if wanted.allowed_hashes and not _hash_allowed(f, wanted.allowed_hashes):
-        return "hash", f"{f.filename}: hash not in the --hash list of {', '.join(wanted.sources)}"
-    if not wanted.specifier.contains(f.version, prereleases=True):
-        return "version", f"{f.filename}: {f.version} does not match {wanted}"
-    return None
+def hash_allowed(f: DistFile, allowed: Collection[tuple[str, str]]) -> bool:
+    """Whether ``f`` may be one of the ``--hash`` values of its requirement.
 
-
-def _hash_allowed(f: DistFile, allowed: frozenset[tuple[str, str]]) -> bool:
+    A file without a comparable advertised hash may be: its download is checked instead.
+    """
     algorithms = {a for a, _ in allowed}
     advertised = {(a, d) for a, d in f.hashes.items() if a in algorithms}
-    # without a comparable advertised hash the download is checked against the list instead
-    return not advertised or bool(advertised & allowed)
+    return not advertised or not advertised.isdisjoint(allowed)
 
 
-def suits(f: DistFile, target: Target | None) -> bool:
-    """Whether ``target`` (``None``: any environment) can install ``f``."""
-    if target is None:
-        return True
+def suits(f: DistFile, target: Target) -> bool:
+    """Whether an installer on ``target`` can use ``f``."""
     if f.kind == "wheel" and not target.accepts_wheel(f.tags):
         return False
     return target.accepts_requires_python(f.requires_python)
 
 
+def _type_rule(f: DistFile, policy: Policy) -> tuple[str, str] | None:
+    if policy.binary_only and f.kind == "sdist":
+        return "binary-only", f"{f.filename}: sdist skipped (--binary-only)"
+    if policy.source_only and f.kind == "wheel":
+        return "source-only", f"{f.filename}: wheel skipped (--source-only)"
+    return None
+
+
 def _target_reason(f: DistFile, targets: Sequence[Target]) -> tuple[str, str]:
     if f.kind == "wheel" and not any(t.accepts_wheel(f.tags) for t in targets):
         tags = ".".join(sorted({str(t) for t in f.tags}))[:120]
-        return "platform", f"{f.filename}: tags {tags} suit no target"
-    return "requires-python", f"{f.filename}: Requires-Python {f.requires_python} suits no target"
-
-
-def choose_versions(
-    files: Sequence[DistFile], wanted: Wanted, policy: Policy
-) -> tuple[Version, ...]:
-    """The newest ``policy.latest`` versions among ``files`` allowed by the specifier.
-
-    PEP 440 prerelease rule: prereleases only with ``--pre``, when the specifier names one,
-    or when nothing else matches (``SpecifierSet.filter(prereleases=None)``).
-    """
-    versions = sorted({f.version for f in files}, reverse=True)
-    allowed = list(wanted.specifier.filter(versions, prereleases=policy.prereleases or None))
-    return tuple(allowed if policy.latest is None else allowed[: policy.latest])
-
-
-def select(
-    page: ProjectPage, wanted: Wanted, targets: Sequence[Target], policy: Policy
-) -> Selection:
-    """Apply every rule to ``page`` for ``wanted``; see the module docstring for the order."""
-    rejected: list[Rejected] = []
-    eligible: list[DistFile] = []
-    for f in page.files:
-        rule = _file_rule(f, wanted, policy)
-        if rule is None and targets and not any(suits(f, t) for t in targets):
-            rule = _target_reason(f, targets)
-        if rule is None:
-            eligible.append(f)
-        else:
-            rejected.append(_rejected(f, *rule))
-
-    envs: Sequence[Target | None] = targets or (None,)
-    versions: dict[str, tuple[Version, ...]] = {}
-    kept: dict[str, DistFile] = {}
-    for env in envs:
-        pool = [f for f in eligible if suits(f, env)]
-        chosen = choose_versions(pool, wanted, policy)
-        versions[env.label if env else "any"] = chosen
-        kept.update((f.filename, f) for f in pool if f.version in chosen)
-
-    all_chosen = {v for vs in versions.values() for v in vs}
-    for f in eligible:
-        if f.filename in kept:
-            continue
-        if f.version in all_chosen:
-            why = f"{f.filename}: no target it suits chose {f.version}"
-            rejected.append(_rejected(f, "platform", why))
-        elif f.version.is_prerelease and not policy.prereleases:
-            rejected.append(_rejected(f, "prerelease", f"{f.filename}: prerelease (use --pre)"))
-        else:
-            newest = "every" if policy.latest is None else f"the {policy.latest} newest"
-            why = f"{f.filename}: {f.version} is not among {newest} matching version(s)"
-            rejected.append(_rejected(f, "older", why))
-    return Selection(
-        project=page.name,
-        versions=versions,
-        kept=tuple(kept.values()),
-        rejected=(*page.rejected, *rejected),
-        unsatisfied=tuple(label for label, vs in versions.items() if not vs),
+        return "platform", f"{f.filename}: tags {tags} suit no target that chose {f.version}"
+    return "requires-python", (
+        f"{f.filename}: Requires-Python {f.requires_python} suits no target that chose {f.version}"
     )
 
 
-def _rejected(f: DistFile, category: str, reason: str) -> Rejected:
-    return Rejected(project=f.project, filename=f.filename, category=category, reason=reason)
+def select(
+    page: ProjectPage,
+    chosen: Mapping[str, Collection[Version]],
+    targets: Sequence[Target],
+    policy: Policy,
+    *,
+    all_files: bool = False,
+    yanked_ok: Collection[Version] = (),
+    allowed_hashes: Collection[tuple[str, str]] = (),
+) -> Selection:
+    """The files of ``page`` that the chosen versions need.
+
+    ``chosen`` maps target labels to that target's versions of this project. A file is kept
+    when a target that chose its version can install it; with ``all_files`` every file of a
+    chosen version is kept (the no-target mode: a mirror for every environment). Yanked
+    files count only for versions in ``yanked_ok`` (pinned with ``==``); with
+    ``allowed_hashes`` (a ``--hash`` list) only files that may have one of them.
+    """
+    by_label = {t.label: t for t in targets}
+    wanted = {v for versions in chosen.values() for v in versions}
+    kept: list[DistFile] = []
+    rejected: list[Rejected] = []
+    for f in page.files:
+        rule = _type_rule(f, policy)
+        if rule is None and f.version not in wanted:
+            rule = "version", f"{f.filename}: version {f.version} not chosen"
+        if rule is None and f.yanked is not None and f.version not in yanked_ok:
+            rule = "yanked", f"{f.filename}: yanked (kept only when pinned with ==)"
+        if rule is None and allowed_hashes and not hash_allowed(f, allowed_hashes):
+            rule = "hash", f"{f.filename}: hash not in the requirement's --hash list"
+        if rule is None and not all_files:
+            choosers = [by_label[label] for label, vs in chosen.items() if f.version in vs]
+            if not any(suits(f, t) for t in choosers):
+                rule = _target_reason(f, choosers)
+        if rule is None:
+            kept.append(f)
+        else:
+            category, reason = rule
+            rejected.append(
+                Rejected(project=f.project, filename=f.filename, category=category, reason=reason)
+            )
+    return Selection(
+        project=page.name,
+        versions={label: tuple(sorted(vs, reverse=True)) for label, vs in chosen.items()},
+        kept=tuple(kept),
+        rejected=(*page.rejected, *rejected),
+    )

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -159,7 +160,10 @@ class MirrorFolder:
         for folder in (self.root, *self._project_dirs()):
             for path in folder.glob(TMP_PREFIX + "*"):
                 with contextlib.suppress(OSError):
-                    path.unlink()
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)  # a killed run's cache of prefetched files
+                    else:
+                        path.unlink()
                     removed += 1
         if removed:
             log.info("removed %d stale temporary file(s) from an earlier run", removed)

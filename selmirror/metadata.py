@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -90,4 +92,40 @@ def _is_pkg_info(member: str, name: str, version: Version) -> bool:
     top, sep, rest = member.partition("/")
     return (
         sep == "/" and rest == "PKG-INFO" and _dist_info_matches(top + ".dist-info", name, version)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoreMetadata:
+    """What resolution needs of a distribution's core metadata.
+
+    ``dependencies_known`` is false for an sdist whose PKG-INFO cannot be trusted: a
+    Metadata-Version before 2.2, or ``Requires-Dist`` listed as ``Dynamic`` (only a build
+    could tell, and selmirror never runs a build backend).
+    """
+
+    requires_dist: tuple[str, ...] = ()
+    requires_python: str | None = None
+    provides_extra: tuple[str, ...] = ()
+    dependencies_known: bool = True
+    source: str = ""
+
+
+def parse_core_metadata(data: bytes, *, sdist: bool, source: str) -> CoreMetadata:
+    """Read the fields resolution needs, leniently (real metadata is often not valid)."""
+    raw, _ = parse_email(data)
+    known = True
+    if sdist:
+        try:
+            new_enough = Version(raw.get("metadata_version", "1.0")) >= Version("2.2")
+        except InvalidVersion:
+            new_enough = False
+        dynamic = {field.lower() for field in raw.get("dynamic", [])}
+        known = new_enough and "requires-dist" not in dynamic
+    return CoreMetadata(
+        requires_dist=tuple(raw.get("requires_dist", [])),
+        requires_python=raw.get("requires_python"),
+        provides_extra=tuple(raw.get("provides_extra", [])),
+        dependencies_known=known,
+        source=source,
     )

@@ -1,42 +1,46 @@
 """The orchestrator: puts the stages in order and nothing else.
 
-requirements -> upstream pages -> selection (filter) -> download -> index pages.
+requirements -> resolution per target (pages and metadata from upstream) -> selection
+(filter) -> download -> index pages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from selmirror import localfiles
 from selmirror.download import Downloader, Job, Outcome, plan
-from selmirror.errors import SelmirrorError, UpstreamError
-from selmirror.filter import Policy, Selection, Wanted, select
-from selmirror.folder import MirrorFolder
+from selmirror.errors import SelmirrorError
+from selmirror.filter import Policy, Selection, select
+from selmirror.folder import TMP_PREFIX, MirrorFolder
 from selmirror.index_writer import write_project, write_root
 from selmirror.models import DistFile, ProjectPage, RequirementSet
 from selmirror.progress import Progress
-from selmirror.resolve import wanted_projects
+from selmirror.repository import Repository
+from selmirror.resolve import TargetResolution, resolve_all
 from selmirror.targets import Target
 from selmirror.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
 
-class NoMatch(UpstreamError):
-    """No file of a project satisfies the requirement for some target."""
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Options:
     local_folder: Path
-    targets: tuple[Target, ...] = ()
+    targets: tuple[Target, ...]
+    all_files: bool = False  # no target named: every file of each chosen version
+    follow_deps: bool = True
     policy: Policy = field(default_factory=Policy)
     workers: int = 8
     dry_run: bool = False
@@ -50,7 +54,7 @@ class RunResult:
 
     requirements: RequirementSet
     options: Options
-    wanted: dict[NormalizedName, Wanted] = field(default_factory=dict)
+    resolutions: list[TargetResolution] = field(default_factory=list)
     selections: dict[NormalizedName, Selection] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[SelmirrorError] = field(default_factory=list)
@@ -58,12 +62,13 @@ class RunResult:
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
 
-    def fail(self, error: SelmirrorError) -> None:
-        """Record ``error``; without ``--ignore-errors`` it ends the run."""
-        self.errors.append(error)
-        if not self.options.keep_going:
-            raise error
-        log.error("%s", error)
+    def fail(self, *errors: SelmirrorError) -> None:
+        """Record ``errors``; without ``--ignore-errors`` the last one ends the run."""
+        for n, error in enumerate(errors):
+            self.errors.append(error)
+            if not self.options.keep_going and n == len(errors) - 1:
+                raise error
+            log.error("%s", error)
 
 
 def run(
@@ -75,92 +80,139 @@ def run(
     """Mirror ``requirements``; raises the first error unless ``options.keep_going``."""
     progress = progress or Progress()
     result = RunResult(requirements=requirements, options=options)
+    folder = MirrorFolder(options.local_folder)
+    lock = contextlib.nullcontext() if options.dry_run else folder.lock(options.lock_timeout)
     try:
-        result.wanted = wanted_projects(requirements)
-        pages = _fetch_pages(upstream, list(result.wanted), options.workers, progress, result)
-        for name, page in pages.items():
-            selection = select(page, result.wanted[name], options.targets, options.policy)
-            result.selections[name] = selection
-            for target in selection.unsatisfied:
-                result.fail(_no_match(result.wanted[name], selection, target))
-        folder = MirrorFolder(options.local_folder)
-        if options.dry_run:
-            result.outcomes = [plan(job, folder) for job in _jobs(folder, result)[1]]
-        else:
-            with folder.lock(options.lock_timeout):
+        with lock:
+            if not options.dry_run:
                 folder.clean_stale_temps()
-                _download_and_write(folder, upstream, pages, result, progress)
+            with _cache(folder, options.dry_run) as cache:
+                _run_locked(requirements, upstream, options, progress, folder, cache, result)
     finally:
         result.elapsed = time.monotonic() - result.started
         progress.close()
     return result
 
 
-def _fetch_pages(
+def _run_locked(
+    requirements: RequirementSet,
     upstream: Upstream,
-    names: Sequence[NormalizedName],
-    workers: int,
+    options: Options,
     progress: Progress,
+    folder: MirrorFolder,
+    cache: Path,
     result: RunResult,
-) -> dict[NormalizedName, ProjectPage]:
-    progress.pages_start(len(names))
-
-    def one(name: NormalizedName) -> ProjectPage | SelmirrorError:
-        try:
-            return upstream.project_page(name)
-        except SelmirrorError as exc:
-            return exc
-        finally:
-            progress.page_done(name)
-
-    pages: dict[NormalizedName, ProjectPage] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(names)))) as pool:
-        for name, page in zip(names, pool.map(one, names), strict=True):
-            if isinstance(page, SelmirrorError):
-                result.fail(page)
-            else:
-                pages[name] = page
-    return pages
-
-
-def _no_match(wanted: Wanted, selection: Selection, target: str) -> NoMatch:
-    counts: dict[str, int] = {}
-    for r in selection.rejected:
-        counts[r.category] = counts.get(r.category, 0) + 1
-    why = ", ".join(f"{n} {c}" for c, n in sorted(counts.items(), key=lambda i: -i[1])[:4])
-    where = "" if target == "any" else f" for target {target}"
-    return NoMatch(
-        f"no file of {wanted.name} matches {wanted}{where} "
-        f"({', '.join(wanted.sources)}; rejected: {why or 'no files upstream'})"
+) -> None:
+    """The stages, in order, once the folder is ours (or for a dry run)."""
+    repo = Repository(
+        upstream,
+        targets=options.targets,
+        policy=options.policy,
+        workers=options.workers,
+        cache_dir=cache,
+        mirror=folder.root,
+        progress=progress,
     )
-
-
-def _jobs(
-    folder: MirrorFolder, result: RunResult
-) -> tuple[dict[NormalizedName, dict[str, DistFile]], list[Job]]:
-    """What the mirror recorded per project, and one job per kept file."""
-    recorded = {name: folder.recorded(name) for name in result.selections}
-    jobs = [
-        Job(
-            file=f,
-            recorded=recorded[name].get(f.filename),
-            allowed_hashes=result.wanted[name].allowed_hashes,
+    try:
+        resolved = resolve_all(
+            repo,
+            requirements,
+            options.targets,
+            options.policy,
+            follow_deps=options.follow_deps,
+            keep_going=options.keep_going,
         )
-        for name, selection in result.selections.items()
-        for f in selection.kept
-    ]
-    return recorded, jobs
+    finally:
+        repo.close()
+    result.resolutions = resolved.targets
+    result.fail(*resolved.errors)
+    pages = repo.pages()
+    result.selections = _select(pages, result.resolutions, requirements, options)
+    jobs = _jobs(folder, result, repo)
+    if options.dry_run:
+        result.outcomes = [plan(job, folder) for job in jobs]
+    else:
+        _download_and_write(folder, upstream, pages, jobs, result, progress)
+
+
+@contextlib.contextmanager
+def _cache(folder: MirrorFolder, dry_run: bool) -> Iterator[Path]:
+    """Where whole files fetched for their metadata wait: inside the mirror, so that a
+    selected one moves into place without a copy; in the system's temp for a dry run."""
+    if dry_run:
+        with tempfile.TemporaryDirectory(prefix="selmirror-") as temporary:
+            yield Path(temporary)
+        return
+    inside = folder.root / f"{TMP_PREFIX}cache-{os.getpid()}"
+    inside.mkdir(parents=True, exist_ok=True)
+    try:
+        yield inside
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+
+
+def _allowed_hashes(requirements: RequirementSet) -> dict[str, frozenset[tuple[str, str]]]:
+    """The ``--hash`` lists of the named requirements, by project."""
+    out: dict[str, frozenset[tuple[str, str]]] = {}
+    for root in requirements.requirements:
+        out[root.name] = out.get(root.name, frozenset()) | root.hashes
+    return out
+
+
+def _select(
+    pages: dict[NormalizedName, ProjectPage],
+    resolutions: Sequence[TargetResolution],
+    requirements: RequirementSet,
+    options: Options,
+) -> dict[NormalizedName, Selection]:
+    hashes = _allowed_hashes(requirements)
+    chosen: dict[NormalizedName, dict[str, set[Version]]] = {}
+    yanked_ok: dict[NormalizedName, set[Version]] = {}
+    for resolution in resolutions:
+        for name, versions in resolution.versions.items():
+            chosen.setdefault(name, {})[resolution.target.label] = versions
+        for name, version in resolution.yanked_ok:
+            yanked_ok.setdefault(name, set()).add(version)
+    return {
+        name: select(
+            pages[name],
+            chosen[name],
+            options.targets,
+            options.policy,
+            all_files=options.all_files,
+            yanked_ok=yanked_ok.get(name, set()),
+            allowed_hashes=hashes.get(name, frozenset()),
+        )
+        for name in sorted(chosen)
+    }
+
+
+def _jobs(folder: MirrorFolder, result: RunResult, repo: Repository) -> list[Job]:
+    hashes = _allowed_hashes(result.requirements)
+    jobs = []
+    for name, selection in result.selections.items():
+        recorded = folder.recorded(name)
+        for f in selection.kept:
+            jobs.append(
+                Job(
+                    file=f,
+                    recorded=recorded.get(f.filename),
+                    allowed_hashes=hashes.get(name, frozenset()),
+                    prefetched=repo.fetched.get(f.filename),
+                )
+            )
+    return jobs
 
 
 def _download_and_write(
     folder: MirrorFolder,
     upstream: Upstream,
     pages: dict[NormalizedName, ProjectPage],
+    jobs: list[Job],
     result: RunResult,
     progress: Progress,
 ) -> None:
-    recorded, jobs = _jobs(folder, result)
-    progress.downloads_start(len(jobs), sum(j.file.size or 0 for j in jobs))
+    progress.downloads_start(len(jobs), sum(j.file.size or 0 for j in jobs if not j.prefetched))
     downloader = Downloader(upstream, folder, progress)
     result.outcomes = downloader.run(
         jobs, workers=result.options.workers, keep_going=result.options.keep_going
@@ -168,13 +220,11 @@ def _download_and_write(
     # pages after files: every page lists only files that are in place, and on disk
     for name in result.selections:
         done = [o for o in result.outcomes if o.job.file.project == name]
-        files = _listing(folder, name, recorded[name], pages[name], done)
-        write_project(folder, name, files)
+        recorded = folder.recorded(name)  # what the page said before this run
+        write_project(folder, name, _listing(folder, name, recorded, pages[name], done))
         result.pages_written.append(name)
     write_root(folder)
-    for outcome in result.outcomes:
-        if outcome.error is not None:
-            result.fail(outcome.error)
+    result.fail(*[o.error for o in result.outcomes if o.error is not None])
 
 
 def _listing(

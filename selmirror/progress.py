@@ -9,8 +9,8 @@ from __future__ import annotations
 class Progress:
     """No-op progress reporter (resolvelib's reporter idea)."""
 
-    def pages_start(self, total: int) -> None:
-        """About to fetch ``total`` project pages."""
+    def page_queued(self) -> None:
+        """One more project page to fetch (the total grows as dependencies are found)."""
 
     def page_done(self, name: str) -> None:
         """One project page was fetched (or failed)."""

@@ -30,18 +30,19 @@ def counts(result: RunResult) -> dict[str, Any]:
             o.job.file.size or 0 for o in result.outcomes if o.status == "planned"
         ),
         "skipped": dict(skipped_by_category(result).most_common()),
+        "unknown_dependencies": unknown_dependencies(result),
         "errors": len(result.errors),
         "seconds": round(result.elapsed, 3),
     }
 
 
 def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
-    """The ``--report`` document: inputs, per project choices and files, rejections, errors."""
+    """The ``--report`` document: inputs; per target what was resolved and why; per project
+    the files with their status, and every rejected file with its reason; every error."""
     reqs = result.requirements
     options = result.options
     projects: dict[str, Any] = {}
     for name, selection in result.selections.items():
-        wanted = result.wanted[name]
         files = []
         for o in result.outcomes:
             if o.job.file.project != name:
@@ -60,8 +61,6 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
                 }
             )
         projects[name] = {
-            "requested": str(wanted),
-            "sources": list(wanted.sources),
             "versions": {t: [str(v) for v in vs] for t, vs in selection.versions.items()},
             "files": files,
             "rejected": [
@@ -69,6 +68,25 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
                 for r in selection.rejected
             ],
         }
+    targets = [
+        {
+            "target": r.target.label,
+            "platform": r.target.platform,
+            "python": r.target.python_full_version,
+            "environment": dict(r.target.environments[0]),
+            "resolved": {
+                name: {
+                    "versions": [str(v) for v in sorted(r.versions[name], reverse=True)],
+                    "why": " -> ".join(r.chains.get(name, [])),
+                }
+                for name in sorted(r.versions)
+            },
+            "dropped": dict(sorted(r.dropped.items())),
+            "unknown_dependencies": sorted(r.unknown),
+            "errors": [e.message for e in r.errors],
+        }
+        for r in result.resolutions
+    ]
     return {
         "selmirror": __version__,
         "dry_run": options.dry_run,
@@ -82,11 +100,14 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
             "indexes": [redact(i) for i in indexes],
             "local_folder": str(options.local_folder),
             "targets": [t.label for t in options.targets],
+            "all_files": options.all_files,
+            "follow_dependencies": options.follow_deps,
             "binary_only": options.policy.binary_only,
             "source_only": options.policy.source_only,
             "prereleases": options.policy.prereleases,
             "latest": options.policy.latest,
         },
+        "targets": targets,
         "projects": projects,
         "errors": [
             {"kind": type(e).__name__, "exit_code": e.exit_code, "message": e.message}
@@ -94,6 +115,10 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
         ],
         "summary": counts(result),
     }
+
+
+def unknown_dependencies(result: RunResult) -> list[str]:
+    return sorted({u for r in result.resolutions for u in r.unknown})
 
 
 def dumps(document: dict[str, Any]) -> str:
@@ -127,6 +152,8 @@ def summary(result: RunResult) -> list[str]:
     lines = [f"{head}; {c['seconds']:.1f}s"]
     if c["skipped"]:
         lines.append("skipped: " + ", ".join(f"{n} {k}" for k, n in c["skipped"].items()))
+    for unknown in unknown_dependencies(result):
+        lines.append(f"dependencies of {unknown} unknown (sdist with dynamic metadata)")
     if result.errors:
         lines.append(f"errors: {len(result.errors)}")
     return lines

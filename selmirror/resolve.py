@@ -1,49 +1,527 @@
-"""From requirements to what is wanted of each project.
+"""Dependency resolution per target, from metadata alone, with resolvelib (what pip uses).
 
-Today this merges every line naming a project (requirements and ``-c`` constraints) into one
-:class:`~selmirror.filter.Wanted`. Dependency resolution per target slots in here.
+For each target, one resolution over every top-level requirement together (``-c``
+constraints applied), as ``pip install`` on that machine would do it: newest allowed
+version first, PEP 440 prerelease rules, yanked files only when pinned, the target's
+Requires-Python and wheel tags, extras bound to their project's version. Markers are
+evaluated in the target's own environment, never the host's. With ``follow_deps=False``
+the same machinery picks versions of the named requirements alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from packaging.utils import NormalizedName
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider, BaseReporter, Resolver
+from resolvelib.resolvers import (
+    RequirementInformation,
+    ResolutionImpossible,
+    ResolutionTooDeep,
+    Result,
+)
+from resolvelib.structs import Matches
 
-from selmirror.filter import Wanted
-from selmirror.models import RequirementSet, RootRequirement
+from selmirror.errors import ProjectNotFound, SelmirrorError
+from selmirror.filter import Policy, hash_allowed, suits
+from selmirror.metadata import CoreMetadata
+from selmirror.models import DistFile, RequirementSet, RootRequirement
+from selmirror.targets import Target
+
+log = logging.getLogger(__name__)
+
+PYTHON = "<python>"  # the pseudo-project a Requires-Python turns into (as pip does)
+MAX_ROUNDS = 20_000
 
 
-def wanted_projects(requirements: RequirementSet) -> dict[NormalizedName, Wanted]:
-    """One :class:`Wanted` per named project, in the order the user named them.
+class Source(Protocol):
+    """Where the resolver reads projects from: :class:`~selmirror.repository.Repository`."""
 
-    Same-name lines combine as pip combines them (the specifiers intersect, ``--hash`` lists
-    unite); a constraint narrows a named project and adds nothing by itself.
-    """
-    wanted: dict[NormalizedName, Wanted] = {}
-    for root in requirements.requirements:
-        wanted[root.name] = _merge(wanted.get(root.name), root)
-    for constraint in requirements.constraints:
-        if constraint.name in wanted:
-            wanted[constraint.name] = _merge(wanted[constraint.name], constraint)
-    return wanted
+    def versions(self, name: NormalizedName) -> Mapping[Version, Sequence[DistFile]]: ...
+
+    def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata: ...
+
+    def explore(
+        self,
+        name: NormalizedName,
+        specifier: SpecifierSet,
+        extras: frozenset[str],
+        *,
+        deep: bool = True,
+    ) -> None: ...
 
 
-def _merge(current: Wanted | None, root: RootRequirement) -> Wanted:
-    if current is None:
-        return Wanted(
-            name=root.name,
-            specifier=root.requirement.specifier,
-            sources=(root.source,),
-            allowed_hashes=root.hashes,
-        )
-    return Wanted(
-        name=root.name,
-        specifier=current.specifier & root.requirement.specifier,
-        sources=_unique((*current.sources, root.source)),
-        allowed_hashes=current.allowed_hashes | root.hashes,
+class ResolutionFailed(SelmirrorError):
+    """No set of versions satisfies the requirements for a target."""
+
+    exit_code = 7
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Need:
+    """A requirement as the resolver sees it: markers already evaluated for its target."""
+
+    name: str
+    specifier: SpecifierSet
+    extras: frozenset[str] = frozenset()
+    text: str = ""  # as written, for chains and messages: "werkzeug>=3.0.0"
+    source: str = ""  # "req.txt:3", "command line", or the candidate that wants it
+    hashes: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}[{','.join(sorted(self.extras))}]" if self.extras else self.name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Candidate:
+    name: str
+    version: Version
+    extras: frozenset[str] = frozenset()
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}[{','.join(sorted(self.extras))}]" if self.extras else self.name
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.version}"
+
+
+@dataclass(kw_only=True)
+class TargetResolution:
+    """What one target needs: versions per project, why each is there, what was left out."""
+
+    target: Target
+    versions: dict[NormalizedName, set[Version]] = field(default_factory=dict)
+    yanked_ok: set[tuple[NormalizedName, Version]] = field(default_factory=set)
+    chains: dict[NormalizedName, list[str]] = field(default_factory=dict)
+    dropped: dict[NormalizedName, str] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)  # "x 1.0": sdist with dynamic metadata
+    errors: list[SelmirrorError] = field(default_factory=list)
+
+
+def pinned(specifier: SpecifierSet) -> bool:
+    """``==``/``===`` without a wildcard: the only case where yanked files count (PEP 592)."""
+    return any(
+        s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*"))
+        for s in specifier
     )
 
 
-def _unique(items: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
+def root_need(root: RootRequirement) -> Need:
+    req = root.requirement
+    text = f"{root.name}{'[' + ','.join(sorted(req.extras)) + ']' if req.extras else ''}"
+    return Need(
+        name=root.name,
+        specifier=req.specifier,
+        extras=frozenset(canonicalize_name(e) for e in req.extras),
+        text=f"{text}{req.specifier}",
+        source=root.source,
+        hashes=root.hashes,
+    )
+
+
+class _Provider(AbstractProvider[Need, Candidate, str]):
+    def __init__(
+        self,
+        repo: Source,
+        target: Target,
+        policy: Policy,
+        constraints: Mapping[str, Sequence[Need]],
+        follow_deps: bool,
+    ) -> None:
+        self.repo = repo
+        self.target = target
+        self.policy = policy
+        self.constraints = constraints
+        self.follow_deps = follow_deps
+        self.python = Version(target.python_full_version)
+        self.missing: dict[str, str] = {}
+        self.skipped: dict[NormalizedName, str] = {}
+        self.wanted_by: dict[NormalizedName, str] = {}
+        self.unknown: set[str] = set()
+        self._usable: dict[tuple[str, Version, bool, frozenset[tuple[str, str]]], bool] = {}
+
+    def identify(self, requirement_or_candidate: Need | Candidate) -> str:
+        return requirement_or_candidate.key
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[RequirementInformation[Need, Candidate]]],
+        backtrack_causes: Sequence[RequirementInformation[Need, Candidate]],
+    ) -> tuple[bool, bool, bool, str]:
+        causes = {c.requirement.name for c in backtrack_causes}
+        is_pinned = any(pinned(i.requirement.specifier) for i in information[identifier])
+        name = identifier.split("[", 1)[0]
+        return identifier != PYTHON, name not in causes, not is_pinned, identifier
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Need]],
+        incompatibilities: Mapping[str, Iterator[Candidate]],
+    ) -> Matches[Candidate]:
+        needs = list(requirements[identifier])
+        bad = {c.version for c in incompatibilities[identifier]}
+        if identifier == PYTHON:
+            fits = all(n.specifier.contains(self.python, prereleases=True) for n in needs)
+            return [Candidate(name=PYTHON, version=self.python)] if fits else []
+        name = NormalizedName(needs[0].name)
+        extras = frozenset().union(*(n.extras for n in needs))
+        try:
+            versions = self.repo.versions(name)
+        except ProjectNotFound as exc:
+            self.missing[name] = exc.message
+            return []
+        spec = SpecifierSet()
+        for n in (*needs, *self.constraints.get(name, ())):
+            spec &= n.specifier
+        is_pinned = any(pinned(n.specifier) for n in needs)
+        allowed = frozenset().union(*(n.hashes for n in needs))
+        allow_pre = self.policy.prereleases or bool(spec.prereleases)
+
+        def candidates() -> Iterator[Candidate]:
+            held_back: list[Version] = []
+            found = False
+            for version, files in versions.items():  # newest first
+                if version in bad or not spec.contains(version, prereleases=True):
+                    continue
+                if not self._any_usable(name, version, files, is_pinned, allowed):
+                    continue
+                if version.is_prerelease and not allow_pre:
+                    held_back.append(version)  # PEP 440: only when nothing else matches
+                    continue
+                found = True
+                yield Candidate(name=name, version=version, extras=extras)
+            if not found:
+                for version in held_back:
+                    yield Candidate(name=name, version=version, extras=extras)
+
+        return candidates
+
+    def _any_usable(
+        self,
+        name: str,
+        version: Version,
+        files: Sequence[DistFile],
+        is_pinned: bool,
+        allowed: frozenset[tuple[str, str]],
+    ) -> bool:
+        key = (name, version, is_pinned, allowed)
+        if key not in self._usable:
+            self._usable[key] = any(self.usable(f, is_pinned, allowed) for f in files)
+        return self._usable[key]
+
+    def usable(self, f: DistFile, is_pinned: bool, allowed: frozenset[tuple[str, str]]) -> bool:
+        if self.policy.binary_only and f.kind == "sdist":
+            return False
+        if self.policy.source_only and f.kind == "wheel":
+            return False
+        if f.yanked is not None and not is_pinned:
+            return False
+        if allowed and not hash_allowed(f, allowed):
+            return False
+        return suits(f, self.target)
+
+    def is_satisfied_by(self, requirement: Need, candidate: Candidate) -> bool:
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Candidate) -> Iterable[Need]:
+        if candidate.name == PYTHON:
+            return []
+        needs = []
+        if candidate.extras:  # X[e] and X resolve to one version
+            exact = f"{candidate.name}=={candidate.version}"
+            needs.append(
+                Need(
+                    name=candidate.name,
+                    specifier=SpecifierSet(f"=={candidate.version}"),
+                    text=exact,
+                    source=str(candidate),
+                )
+            )
+        if not self.follow_deps:
+            return needs
+        meta = self.repo.metadata(NormalizedName(candidate.name), candidate.version)
+        if meta.requires_python and not self.target.accepts_requires_python(meta.requires_python):
+            try:
+                spec = SpecifierSet(meta.requires_python)
+                needs.append(
+                    Need(name=PYTHON, specifier=spec, text=f"Python{spec}", source=str(candidate))
+                )
+            except InvalidSpecifier:
+                pass
+        if not meta.dependencies_known:
+            self.unknown.add(f"{candidate.name} {candidate.version}")
+            return needs
+        for line in meta.requires_dist:
+            need = self._dependency(line, candidate)
+            if need is not None:
+                needs.append(need)
+                self.repo.explore(NormalizedName(need.name), need.specifier, need.extras)
+        return needs
+
+    def _dependency(self, line: str, parent: Candidate) -> Need | None:
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            log.warning("%s: ignoring an invalid Requires-Dist %r", parent, line[:120])
+            return None
+        name = canonicalize_name(req.name)
+        if req.marker is not None and not self.target.evaluate(req.marker, parent.extras):
+            self.skipped.setdefault(name, f"marker '{req.marker}' of {parent}")
+            return None
+        if req.url is not None:
+            log.warning("%s depends on %s by URL: not mirrored", parent, name)
+            return None
+        self.wanted_by.setdefault(name, str(parent))
+        req.marker = None
+        extras = frozenset(canonicalize_name(e) for e in req.extras)
+        return Need(
+            name=name, specifier=req.specifier, extras=extras, text=str(req), source=str(parent)
+        )
+
+
+def _constraints(requirements: RequirementSet, target: Target) -> dict[str, list[Need]]:
+    out: dict[str, list[Need]] = {}
+    for c in requirements.constraints:
+        marker = c.requirement.marker
+        if marker is None or target.evaluate(marker):
+            out.setdefault(c.name, []).append(root_need(c))
+    return out
+
+
+def resolve_target(
+    repo: Source,
+    target: Target,
+    roots: Sequence[Need],
+    constraints: Mapping[str, Sequence[Need]],
+    policy: Policy,
+    follow_deps: bool,
+    into: TargetResolution,
+) -> bool:
+    """One resolution; merges what it picked into ``into``. ``False`` if it failed."""
+    provider = _Provider(repo, target, policy, constraints, follow_deps)
+    resolver: Resolver[Need, Candidate, str] = Resolver(provider, BaseReporter())
+    try:
+        result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
+    except ResolutionImpossible as exc:
+        into.errors.append(_conflict(target, exc.causes, provider))
+        return False
+    except ResolutionTooDeep:
+        into.errors.append(ResolutionFailed(f"{target.label}: resolution took too many rounds"))
+        return False
+    except SelmirrorError as exc:
+        into.errors.append(type(exc)(f"{target.label}: {exc.message}", hint=exc.hint))
+        return False
+    _merge(result, provider, into)
+    return True
+
+
+def _merge(
+    result: Result[Need, Candidate, str], provider: _Provider, into: TargetResolution
+) -> None:
+    chains = _chains(result)
+    for key, candidate in result.mapping.items():
+        if candidate.name == PYTHON:
+            continue
+        name = NormalizedName(candidate.name)
+        into.versions.setdefault(name, set()).add(candidate.version)
+        needs = [i.requirement for i in result.criteria[key].information]
+        if any(pinned(n.specifier) for n in needs):
+            into.yanked_ok.add((name, candidate.version))
+        into.chains.setdefault(name, chains[key])
+    into.unknown |= provider.unknown
+    for name, why in {**provider.wanted_by, **provider.skipped}.items():
+        if name not in into.versions and name not in into.dropped:
+            reason = (
+                f"not needed on {into.target.label}: {why}"
+                if name in provider.skipped and why.startswith("marker")
+                else f"wanted only by versions not chosen ({why})"
+            )
+            into.dropped[name] = reason
+    for name in into.versions:
+        into.dropped.pop(name, None)
+
+
+def _chains(result: Result[Need, Candidate, str]) -> dict[str, list[str]]:
+    """Per identifier, the requirements that brought it: root first."""
+    parent_of: dict[str, tuple[Need, Candidate | None]] = {}
+    for key, criterion in result.criteria.items():
+        infos = list(criterion.information)
+        root = next((i for i in infos if i.parent is None), None)
+        chosen = root or next(
+            (i for i in infos if i.parent is not None and i.parent.key in result.mapping), infos[0]
+        )
+        parent_of[key] = (chosen.requirement, chosen.parent)
+
+    def chain(key: str, seen: frozenset[str]) -> list[str]:
+        need, parent = parent_of[key]
+        if parent is None or parent.key in seen or parent.key not in parent_of:
+            return [need.text]
+        return [*chain(parent.key, seen | {key}), need.text]
+
+    return {key: chain(key, frozenset()) for key in result.mapping}
+
+
+def _conflict(
+    target: Target,
+    causes: Collection[RequirementInformation[Need, Candidate]],
+    provider: _Provider,
+) -> ResolutionFailed:
+    by_name: dict[str, list[str]] = {}
+    for cause in causes:
+        need = cause.requirement
+        origin = need.source if cause.parent is None else str(cause.parent)
+        by_name.setdefault(need.name, []).append(f"{need.text} (from {origin})")
+    parts = []
+    for name, wants in by_name.items():
+        if name in provider.missing:
+            parts.append(f"{provider.missing[name]} (wanted: {'; '.join(wants)})")
+        elif name == PYTHON:
+            parts.append(f"Python {target.python_full_version} is outside {'; '.join(wants)}")
+        elif len(wants) == 1:
+            spec = next(c.requirement.specifier for c in causes if c.requirement.name == name)
+            why = _why_none(provider, name, spec)
+            parts.append(f"no version of {name} matches {wants[0]}{why}")
+        else:
+            parts.append(f"conflicting requirements on {name}: {' vs '.join(wants)}")
+    return ResolutionFailed(f"cannot resolve for {target.label}: {'; '.join(parts)}")
+
+
+def _why_none(provider: _Provider, name: str, spec: SpecifierSet) -> str:
+    try:
+        versions = list(provider.repo.versions(NormalizedName(name)))
+    except SelmirrorError:
+        return ""
+    if not versions:
+        return ": the index lists no files"
+    if not any(spec.contains(v, prereleases=True) for v in versions):
+        shown = ", ".join(str(v) for v in versions[:3])
+        return f": the index has {shown}{', ...' if len(versions) > 3 else ''}"
+    kind = "wheel" if provider.policy.binary_only else "file"
+    return f" with a {kind} for this target"
+
+
+@dataclass(kw_only=True)
+class Resolutions:
+    """Every target's resolution, and the errors, each said once (not once per target)."""
+
+    targets: list[TargetResolution] = field(default_factory=list)
+    errors: list[SelmirrorError] = field(default_factory=list)
+
+
+def resolve_all(
+    repo: Source,
+    requirements: RequirementSet,
+    targets: Sequence[Target],
+    policy: Policy,
+    *,
+    follow_deps: bool = True,
+    keep_going: bool = True,
+) -> Resolutions:
+    """Resolve every target. ``--latest N``/``--all-versions`` resolve each extra version of a
+    named requirement on its own too, so that each one is installable.
+
+    A named project the index cannot serve is one error, and the other targets and
+    requirements go on only with ``keep_going``.
+    """
+    out = Resolutions()
+    roots = [(root, root_need(root)) for root in requirements.requirements]
+    for _, need in roots:  # every page at once; with dependencies, their metadata too
+        repo.explore(NormalizedName(need.name), need.specifier, need.extras, deep=follow_deps)
+    unavailable = set()
+    for root, _ in roots:
+        try:
+            repo.versions(root.name)
+        except SelmirrorError as exc:
+            if root.name not in unavailable:
+                out.errors.append(exc)
+            unavailable.add(root.name)
+    if out.errors and not keep_going:
+        return out
+    roots = [(root, need) for root, need in roots if root.name not in unavailable]
+    for target in targets:
+        into = TargetResolution(target=target)
+        constraints = _constraints(requirements, target)
+        active = []
+        for root, need in roots:
+            marker = root.requirement.marker
+            if marker is None or target.evaluate(marker):
+                active.append(need)
+            else:
+                into.dropped[root.name] = f"marker '{marker}' is false on {target.label}"
+        resolved = bool(active) and resolve_target(
+            repo, target, active, constraints, policy, follow_deps, into
+        )
+        if resolved and policy.latest != 1:
+            _older_versions(repo, target, active, constraints, policy, follow_deps, into)
+        out.targets.append(into)
+        if into.errors and not keep_going:
+            break
+    out.errors += _grouped([r for r in out.targets if r.errors])
+    return out
+
+
+def _grouped(failed: Sequence[TargetResolution]) -> list[SelmirrorError]:
+    """One error per distinct failure, naming every target it hit."""
+    groups: dict[tuple[type[SelmirrorError], str], list[str]] = {}
+    for resolution in failed:
+        label = resolution.target.label
+        for error in resolution.errors:
+            text = error.message.replace(f" for {label}:", ":", 1).replace(f"{label}: ", "", 1)
+            groups.setdefault((type(error), text), []).append(label)
+    errors = []
+    for (kind, text), labels in groups.items():
+        where = (
+            ", ".join(labels) if len(labels) <= 3 else f"{len(labels)} targets ({labels[0]}, ...)"
+        )
+        head, sep, rest = text.partition(": ")
+        message = (
+            f"{head} for {where}: {rest}"
+            if sep and head.startswith("cannot resolve")
+            else (f"{where}: {text}")
+        )
+        errors.append(kind(message))
+    return errors
+
+
+def _older_versions(
+    repo: Source,
+    target: Target,
+    roots: Sequence[Need],
+    constraints: Mapping[str, Sequence[Need]],
+    policy: Policy,
+    follow_deps: bool,
+    into: TargetResolution,
+) -> None:
+    provider = _Provider(repo, target, policy, constraints, follow_deps=False)
+    for need in roots:
+        matches = provider.find_matches(need.key, {need.key: iter([need])}, {need.key: iter(())})
+        versions = [c.version for c in (matches() if callable(matches) else matches)]
+        extra = versions if policy.latest is None else versions[: policy.latest]
+        for version in extra:
+            if version in into.versions.get(NormalizedName(need.name), set()):
+                continue
+            exact = Need(
+                name=need.name,
+                specifier=SpecifierSet(f"=={version}"),
+                extras=need.extras,
+                text=f"{need.key}=={version}",
+                source=f"{need.source}, an older version kept by --latest/--all-versions",
+                hashes=need.hashes,
+            )
+            before = len(into.errors)
+            if not resolve_target(repo, target, [exact], constraints, policy, follow_deps, into):
+                for error in into.errors[before:]:
+                    log.warning("%s", error)
+                del into.errors[before:]  # an older version that cannot resolve is skipped

@@ -1,73 +1,106 @@
-"""Target environments: which wheels and Requires-Python ranges suit a machine.
+"""Target environments: the machines a mirror serves, each complete.
 
-Built only from what the user says (``--platform``, ``--python-version``, ``--implementation``,
-``--abi``), never from the host selmirror runs on. A target that leaves an axis open (no
-platform, or no Python version) accepts every value on that axis.
+A target is a platform and a Python: the wheel tags an installer there accepts, the
+Requires-Python it satisfies, and the PEP 508 marker environment its pip evaluates. Built only
+from what the user says, never from the host selmirror runs on. An axis the user leaves open
+(no ``--platform``, or no ``--python-version``) takes the values of the default matrix.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags, mac_platforms
 
 from selmirror.errors import InputError
 
+IMPLEMENTATIONS = ("cp", "pp")
+# The environments people actually run, used when no target is named: every CPython still
+# in wide use x Linux (glibc x86_64/aarch64, musl x86_64), macOS (arm64, x86_64), Windows.
+MATRIX_PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+MATRIX_PLATFORMS = (
+    "manylinux_2_28_x86_64",
+    "manylinux_2_28_aarch64",
+    "musllinux_1_2_x86_64",
+    "macosx_13_0_arm64",
+    "macosx_13_0_x86_64",
+    "win_amd64",
+)
+# uv's --python-platform names, so both tools can be told the same thing.
+UV_PLATFORMS = {
+    "windows": "win_amd64",
+    "linux": "manylinux_2_28_x86_64",
+    "macos": "macosx_13_0_arm64",
+    "x86_64-pc-windows-msvc": "win_amd64",
+    "aarch64-pc-windows-msvc": "win_arm64",
+    "i686-pc-windows-msvc": "win32",
+    "x86_64-unknown-linux-gnu": "manylinux_2_28_x86_64",
+    "aarch64-unknown-linux-gnu": "manylinux_2_28_aarch64",
+    "x86_64-unknown-linux-musl": "musllinux_1_2_x86_64",
+    "aarch64-unknown-linux-musl": "musllinux_1_2_aarch64",
+    "riscv64-unknown-linux": "manylinux_2_39_riscv64",
+    "aarch64-apple-darwin": "macosx_13_0_arm64",
+    "x86_64-apple-darwin": "macosx_13_0_x86_64",
+}
 _LEGACY_MANYLINUX = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
 _LEGACY_NAME = {5: "manylinux1", 12: "manylinux2010", 17: "manylinux2014"}
 _PLATFORM = re.compile(r"[a-z0-9_]+")
-IMPLEMENTATIONS = ("cp", "pp")
+_WINDOWS_MACHINES = {
+    "win_amd64": ("AMD64", "x86_64"),  # CPython says AMD64; uv's --python-platform says x86_64
+    "win32": ("x86",),
+    "win_arm64": ("ARM64", "aarch64"),
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
-    """One machine to mirror for; ``None`` on an axis means "any"."""
+    """One machine to mirror for."""
 
-    platform: str | None
-    python_version: tuple[int, ...] | None
+    platform: str
+    python_version: tuple[int, ...]
     implementation: str = "cp"
     abis: tuple[str, ...] = ()
-    platforms: frozenset[str] = frozenset()
     tags: frozenset[Tag] = frozenset()
+    # one marker environment, or a few when real installers disagree (Windows machine names)
+    environments: tuple[Mapping[str, str], ...] = field(default=(), compare=False)
 
     @property
     def label(self) -> str:
-        py = "any-python"
-        if self.python_version is not None:
-            py = self.implementation + "".join(map(str, self.python_version[:2]))
-        return f"{py}-{self.platform or 'any-platform'}"
+        nodot = "".join(map(str, self.python_version[:2]))
+        return f"{self.implementation}{nodot}-{self.platform}"
 
     @property
-    def python_full_version(self) -> str | None:
+    def python_full_version(self) -> str:
         """``3.11`` means ``3.11.0``, as pip reads ``--python-version``."""
-        if self.python_version is None:
-            return None
         return ".".join(map(str, (*self.python_version, 0, 0)[:3]))
 
     def accepts_wheel(self, wheel_tags: Iterable[Tag]) -> bool:
-        for tag in wheel_tags:
-            platform_ok = self.platform is None or tag.platform in self.platforms
-            if self.python_version is None:
-                abi_ok = not self.abis or tag.abi in (*self.abis, "none", "abi3")
-                interpreter_ok = tag.interpreter.startswith((self.implementation, "py"))
-                if platform_ok and abi_ok and interpreter_ok:
-                    return True
-            elif self.platform is None:
-                if Tag(tag.interpreter, tag.abi, "any") in self.tags:
-                    return True
-            elif tag in self.tags:
-                return True
-        return False
+        return not self.tags.isdisjoint(wheel_tags)
 
     def accepts_requires_python(self, requires_python: str | None) -> bool:
-        full = self.python_full_version
-        if requires_python is None or full is None:
+        if requires_python is None:
             return True
-        return SpecifierSet(requires_python).contains(full, prereleases=True)
+        return _specifier(requires_python).contains(self.python_full_version, prereleases=True)
+
+    def evaluate(self, marker: Marker, extras: Iterable[str] = ()) -> bool:
+        """Whether ``marker`` holds here, for the requested ``extras`` (or none)."""
+        wanted = tuple(extras) or ("",)
+        return any(
+            marker.evaluate({**env, "extra": extra})
+            for env in self.environments
+            for extra in wanted
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def _specifier(text: str) -> SpecifierSet:
+    return SpecifierSet(text)
 
 
 def manylinux_platforms(glibc_minor: int, arch: str) -> list[str]:
@@ -99,6 +132,60 @@ def expand_platform(platform: str) -> list[str]:
     return [platform]
 
 
+def canonical_platform(name: str) -> str:
+    """A wheel platform tag from a tag or one of uv's ``--python-platform`` names."""
+    if name in UV_PLATFORMS:
+        return UV_PLATFORMS[name]
+    if m := re.fullmatch(r"(x86_64|aarch64)-manylinux(2014|_2_\d+)", name):
+        return f"manylinux{m[2]}_{m[1]}"
+    if not _PLATFORM.fullmatch(name):
+        raise InputError(f"--platform {name!r}: not a wheel platform tag or a uv platform name")
+    return name
+
+
+def _system(platform: str) -> tuple[str, str, str, tuple[str, ...]]:
+    """``(os_name, sys_platform, platform_system, platform_machine values)`` of a platform."""
+    if platform in _WINDOWS_MACHINES:
+        return "nt", "win32", "Windows", _WINDOWS_MACHINES[platform]
+    if m := re.fullmatch(
+        r"(?:manylinux_\d+_\d+|manylinux\d+|musllinux_\d+_\d+|linux)_(\w+)", platform
+    ):
+        return "posix", "linux", "Linux", (m[1],)
+    if m := re.fullmatch(r"macosx_\d+_\d+_(\w+)", platform):
+        arch = m[1]
+        machines = {"universal2": ("arm64", "x86_64"), "intel": ("x86_64",)}.get(arch, (arch,))
+        return "posix", "darwin", "Darwin", machines
+    raise InputError(
+        f"--platform {platform!r}: selmirror cannot tell its marker environment "
+        "(known: manylinux, musllinux, linux, macosx, win32, win_amd64, win_arm64)"
+    )
+
+
+def marker_environments(
+    platform: str, version: tuple[int, ...], implementation: str
+) -> tuple[dict[str, str], ...]:
+    """Complete PEP 508 environments: every key set, so nothing leaks from the host."""
+    os_name, sys_platform, system, machines = _system(platform)
+    full = ".".join(map(str, (*version, 0, 0)[:3]))
+    cpython = implementation == "cp"
+    return tuple(
+        {
+            "os_name": os_name,
+            "sys_platform": sys_platform,
+            "platform_system": system,
+            "platform_machine": machine,
+            "platform_release": "",
+            "platform_version": "",
+            "python_version": f"{version[0]}.{version[1]}",
+            "python_full_version": full,
+            "implementation_name": "cpython" if cpython else "pypy",
+            "implementation_version": full,
+            "platform_python_implementation": "CPython" if cpython else "PyPy",
+        }
+        for machine in machines
+    )
+
+
 def parse_python_version(text: str) -> tuple[int, ...]:
     """``3.11``, ``3.11.4`` or pip's ``311`` -> ``(3, 11)`` / ``(3, 11, 4)``."""
     if re.fullmatch(r"3\d{1,2}", text):
@@ -124,35 +211,36 @@ def _tags(
     return frozenset(itertools.chain(specific, compatible))
 
 
+def make_target(
+    platform: str, version: tuple[int, ...], implementation: str = "cp", abis: Sequence[str] = ()
+) -> Target:
+    return Target(
+        platform=platform,
+        python_version=version,
+        implementation=implementation,
+        abis=tuple(abis),
+        tags=_tags(version, implementation, abis, [*expand_platform(platform), "any"]),
+        environments=marker_environments(platform, version, implementation),
+    )
+
+
 def make_targets(
     platforms: Sequence[str],
     python_versions: Sequence[str],
     implementation: str | None = None,
     abis: Sequence[str] = (),
+    *,
+    matrix_platforms: Sequence[str] = MATRIX_PLATFORMS,
+    matrix_pythons: Sequence[str] = MATRIX_PYTHONS,
 ) -> tuple[Target, ...]:
-    """The cross product of platforms and Python versions; ``()`` when nothing was asked."""
-    if not (platforms or python_versions or implementation or abis):
-        return ()
+    """The cross product of platforms and Python versions, open axes from the matrix."""
     impl = implementation or "cp"
     if impl not in IMPLEMENTATIONS:
         raise InputError(f"--implementation {impl!r}: expected one of {', '.join(IMPLEMENTATIONS)}")
-    for name in platforms:
-        if not _PLATFORM.fullmatch(name):
-            raise InputError(f"--platform {name!r}: not a wheel platform tag")
-    versions = [parse_python_version(v) for v in python_versions]
-    targets = []
-    platform_axis: list[str | None] = [*platforms] or [None]
-    version_axis: list[tuple[int, ...] | None] = [*versions] or [None]
-    for platform, version in itertools.product(platform_axis, version_axis):
-        expanded = expand_platform(platform) if platform else ["any"]
-        targets.append(
-            Target(
-                platform=platform,
-                python_version=version,
-                implementation=impl,
-                abis=tuple(abis),
-                platforms=frozenset([*expanded, "any"]),
-                tags=_tags(version, impl, abis, [*expanded, "any"]) if version else frozenset(),
-            )
-        )
+    chosen_platforms = [canonical_platform(p) for p in (platforms or matrix_platforms)]
+    versions = [parse_python_version(v) for v in (python_versions or matrix_pythons)]
+    targets = [
+        make_target(platform, version, impl, abis)
+        for platform, version in itertools.product(chosen_platforms, versions)
+    ]
     return tuple(dict.fromkeys(targets))

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from packaging.markers import Marker
 from packaging.utils import parse_wheel_filename
 
 from selmirror.errors import InputError
-from selmirror.targets import expand_platform, make_targets, parse_python_version
+from selmirror.targets import (
+    MATRIX_PLATFORMS,
+    MATRIX_PYTHONS,
+    expand_platform,
+    make_targets,
+    parse_python_version,
+)
 
 NUMPY_1_26_0_WHEELS = [
     f"numpy-1.26.0-{py}-{plat}.whl"
@@ -28,8 +35,12 @@ NUMPY_1_26_0_WHEELS = [
 
 
 def _matching(*, platform: list[str], python: list[str], impl: str | None = None) -> list[str]:
-    (target,) = make_targets(platform, python, impl)
-    return [w for w in NUMPY_1_26_0_WHEELS if target.accepts_wheel(parse_wheel_filename(w)[3])]
+    targets = make_targets(platform, python, impl)
+    return [
+        w
+        for w in NUMPY_1_26_0_WHEELS
+        if any(t.accepts_wheel(parse_wheel_filename(w)[3]) for t in targets)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -51,8 +62,23 @@ def _matching(*, platform: list[str], python: list[str], impl: str | None = None
         (["macosx_10_9_arm64"], ["3.9"], []),
         (["musllinux_1_2_x86_64"], ["3.11"], ["numpy-1.26.0-cp311-cp311-musllinux_1_1_x86_64.whl"]),
         (["musllinux_1_0_x86_64"], ["3.11"], []),
-        ([], ["3.12"], [w for w in NUMPY_1_26_0_WHEELS if "-cp312-" in w]),
-        (["win32"], [], [w for w in NUMPY_1_26_0_WHEELS if w.endswith("-win32.whl")]),
+        (  # no platform: the matrix's (no win32 there)
+            [],
+            ["3.12"],
+            [w for w in NUMPY_1_26_0_WHEELS if "-cp312-" in w and not w.endswith("win32.whl")],
+        ),
+        (  # no Python: the matrix's, 3.10 and newer
+            ["win32"],
+            [],
+            [f"numpy-1.26.0-cp3{n}-cp3{n}-win32.whl" for n in (10, 11, 12)],
+        ),
+        (["x86_64-pc-windows-msvc"], ["3.11"], ["numpy-1.26.0-cp311-cp311-win_amd64.whl"]),
+        (
+            ["aarch64-manylinux_2_28"],
+            ["3.11"],
+            ["numpy-1.26.0-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"],
+        ),
+        (["aarch64-apple-darwin"], ["3.10"], ["numpy-1.26.0-cp310-cp310-macosx_11_0_arm64.whl"]),
     ],
 )
 def test_wheel_matching(platform: list[str], python: list[str], expected: list[str]) -> None:
@@ -74,13 +100,13 @@ def test_pure_and_abi3_wheels_suit_a_cpython_target() -> None:
 
 
 def test_requires_python_uses_x_y_0_like_pip() -> None:
-    (t,) = make_targets([], ["3.11"])
+    (t,) = make_targets(["linux"], ["3.11"])
     assert t.python_full_version == "3.11.0"
     assert t.accepts_requires_python(">=3.9,<3.13")
     assert not t.accepts_requires_python(">=3.11.4")
     assert not t.accepts_requires_python("<3.11")
     assert t.accepts_requires_python(None)
-    (exact,) = make_targets([], ["3.11.7"])
+    (exact,) = make_targets(["linux"], ["3.11.7"])
     assert exact.accepts_requires_python(">=3.11.4")
 
 
@@ -101,7 +127,9 @@ def test_targets_are_the_cross_product() -> None:
         "cp311-manylinux2014_x86_64",
         "cp312-manylinux2014_x86_64",
     ]
-    assert make_targets([], []) == ()
+    matrix = make_targets([], [])
+    assert len(matrix) == len(MATRIX_PLATFORMS) * len(MATRIX_PYTHONS) == 30
+    assert {t.platform for t in matrix} == set(MATRIX_PLATFORMS)
 
 
 @pytest.mark.parametrize(
@@ -111,6 +139,7 @@ def test_targets_are_the_cross_product() -> None:
         ([], ["3"], None, "--python-version '3'"),
         (["Win AMD64"], [], None, "--platform 'Win AMD64'"),
         ([], ["3.11"], "jy", "--implementation 'jy'"),
+        (["freebsd_13_x86_64"], ["3.11"], None, "cannot tell its marker environment"),
     ],
 )
 def test_bad_target_values(
@@ -125,3 +154,94 @@ def test_bad_target_values(
 )
 def test_python_version_forms(text: str, expected: tuple[int, ...]) -> None:
     assert parse_python_version(text) == expected
+
+
+MARKER_KEYS = {
+    "os_name",
+    "sys_platform",
+    "platform_system",
+    "platform_machine",
+    "platform_release",
+    "platform_version",
+    "python_version",
+    "python_full_version",
+    "implementation_name",
+    "implementation_version",
+    "platform_python_implementation",
+}
+
+
+@pytest.mark.parametrize(
+    ("platform", "python", "expected"),
+    [
+        (
+            "win_amd64",
+            "3.12",
+            {
+                "os_name": "nt",
+                "sys_platform": "win32",
+                "platform_system": "Windows",
+                "platform_machine": "AMD64",
+            },
+        ),
+        (
+            "manylinux_2_28_aarch64",
+            "3.11.4",
+            {
+                "sys_platform": "linux",
+                "platform_machine": "aarch64",
+                "python_full_version": "3.11.4",
+            },
+        ),
+        ("musllinux_1_2_x86_64", "3.13", {"os_name": "posix", "platform_system": "Linux"}),
+        (
+            "macosx_14_0_arm64",
+            "3.10",
+            {
+                "sys_platform": "darwin",
+                "platform_machine": "arm64",
+                "python_version": "3.10",
+                "python_full_version": "3.10.0",
+            },
+        ),
+    ],
+)
+def test_marker_environment_is_complete_and_never_the_hosts(
+    platform: str, python: str, expected: dict[str, str]
+) -> None:
+    (t,) = make_targets([platform], [python])
+    env = t.environments[0]
+    assert set(env) == MARKER_KEYS  # every key: Marker.evaluate would fill gaps from the host
+    assert expected.items() <= env.items()
+    assert env["implementation_name"] == "cpython"
+    assert env["platform_release"] == env["platform_version"] == ""
+
+
+def test_markers_are_evaluated_in_the_targets_environment() -> None:
+    win, linux = make_targets(["win_amd64", "linux"], ["3.10"])
+    windows_only = Marker('platform_system == "Windows"')
+    assert win.evaluate(windows_only)
+    assert not linux.evaluate(windows_only)
+    # CPython on Windows says AMD64, uv's target says x86_64: either one counts
+    assert win.evaluate(Marker('platform_machine == "x86_64"'))
+    assert win.evaluate(Marker('platform_machine == "AMD64"'))
+    assert linux.evaluate(Marker('python_version < "3.11"'))
+    assert linux.evaluate(Marker('extra == "socks"'), extras=["socks"])
+    assert not linux.evaluate(Marker('extra == "socks"'))
+
+
+@pytest.mark.parametrize(
+    ("uv_name", "tag"),
+    [
+        ("windows", "win_amd64"),
+        ("linux", "manylinux_2_28_x86_64"),
+        ("macos", "macosx_13_0_arm64"),
+        ("x86_64-manylinux2014", "manylinux2014_x86_64"),
+        ("aarch64-manylinux_2_31", "manylinux_2_31_aarch64"),
+        ("x86_64-unknown-linux-musl", "musllinux_1_2_x86_64"),
+        ("i686-pc-windows-msvc", "win32"),
+    ],
+)
+def test_uv_platform_names(uv_name: str, tag: str) -> None:
+    (t,) = make_targets([uv_name], ["3.12"])
+    assert t.platform == tag
