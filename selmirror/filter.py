@@ -8,13 +8,15 @@ Requires-Python).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from selmirror.models import DistFile, ProjectPage, Rejected
+from selmirror.models import DistFile, Rejected
+from selmirror.pages import ProjectPage
 from selmirror.targets import Target
 
 
@@ -30,12 +32,36 @@ class Policy:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Selection:
-    """The outcome for one project: chosen versions per target, kept and rejected files."""
+    """The outcome for one project: chosen versions per target, kept and rejected files.
+
+    ``rejected`` holds the files a rule refused; the files of versions nobody chose are
+    kept as raw names in ``unchosen`` (a big project has tens of thousands) and become
+    :class:`Rejected` records only when asked for, by :meth:`rejections`.
+    """
 
     project: NormalizedName
     versions: dict[str, tuple[Version, ...]]
     kept: tuple[DistFile, ...]
     rejected: tuple[Rejected, ...]
+    unchosen: tuple[tuple[Version, tuple[str, ...]], ...] = ()
+
+    def rejections(self) -> Iterator[Rejected]:
+        """Every file not kept, with its reason."""
+        yield from self.rejected
+        for version, filenames in self.unchosen:
+            for name in filenames:
+                yield Rejected(
+                    project=self.project,
+                    filename=name,
+                    category="version",
+                    reason=f"{name}: version {version} not chosen",
+                )
+
+    def counts(self) -> Counter[str]:
+        """How many files were not kept, by category."""
+        counts = Counter(r.category for r in self.rejected)
+        counts["version"] += sum(len(names) for _, names in self.unchosen)
+        return +counts
 
 
 def hash_allowed(f: DistFile, allowed: Collection[tuple[str, str]]) -> bool:
@@ -72,6 +98,28 @@ def _target_reason(f: DistFile, targets: Sequence[Target]) -> tuple[str, str]:
     )
 
 
+def _file_rule(
+    f: DistFile,
+    chosen: Mapping[str, Collection[Version]],
+    by_label: Mapping[str, Target],
+    policy: Policy,
+    all_files: bool,
+    yanked_ok: Collection[Version],
+    allowed_hashes: Collection[tuple[str, str]],
+) -> tuple[str, str] | None:
+    """Why a file of a chosen version is not kept, or ``None``."""
+    rule = _type_rule(f, policy)
+    if rule is None and f.yanked is not None and f.version not in yanked_ok:
+        rule = "yanked", f"{f.filename}: yanked (kept only when pinned with ==)"
+    if rule is None and allowed_hashes and not hash_allowed(f, allowed_hashes):
+        rule = "hash", f"{f.filename}: hash not in the requirement's --hash list"
+    if rule is None and not all_files:
+        choosers = [by_label[label] for label, vs in chosen.items() if f.version in vs]
+        if not any(suits(f, t) for t in choosers):
+            rule = _target_reason(f, choosers)
+    return rule
+
+
 def select(
     page: ProjectPage,
     chosen: Mapping[str, Collection[Version]],
@@ -94,28 +142,33 @@ def select(
     wanted = {v for versions in chosen.values() for v in versions}
     kept: list[DistFile] = []
     rejected: list[Rejected] = []
-    for f in page.files:
-        rule = _type_rule(f, policy)
-        if rule is None and f.version not in wanted:
-            rule = "version", f"{f.filename}: version {f.version} not chosen"
-        if rule is None and f.yanked is not None and f.version not in yanked_ok:
-            rule = "yanked", f"{f.filename}: yanked (kept only when pinned with ==)"
-        if rule is None and allowed_hashes and not hash_allowed(f, allowed_hashes):
-            rule = "hash", f"{f.filename}: hash not in the requirement's --hash list"
-        if rule is None and not all_files:
-            choosers = [by_label[label] for label, vs in chosen.items() if f.version in vs]
-            if not any(suits(f, t) for t in choosers):
-                rule = _target_reason(f, choosers)
-        if rule is None:
-            kept.append(f)
-        else:
-            category, reason = rule
-            rejected.append(
-                Rejected(project=f.project, filename=f.filename, category=category, reason=reason)
-            )
+    unchosen: list[tuple[Version, tuple[str, ...]]] = []
+    for version in page.versions():
+        if version not in wanted:
+            # never validated, never used: refused for its version alone (unless validating
+            # it, for some other purpose, found something worse)
+            known = page.rejected_of(version)
+            refused = {r.filename for r in known}
+            rejected += known
+            names = tuple(n for n in page.filenames_of(version) if n not in refused)
+            unchosen.append((version, names))
+            continue
+        rejected += page.rejected_of(version)
+        for f in page.files_of(version):
+            rule = _file_rule(f, chosen, by_label, policy, all_files, yanked_ok, allowed_hashes)
+            if rule is None:
+                kept.append(f)
+            else:
+                category, reason = rule
+                rejected.append(
+                    Rejected(
+                        project=f.project, filename=f.filename, category=category, reason=reason
+                    )
+                )
     return Selection(
         project=page.name,
         versions={label: tuple(sorted(vs, reverse=True)) for label, vs in chosen.items()},
         kept=tuple(kept),
-        rejected=(*page.rejected, *rejected),
+        rejected=(*page.refused, *rejected),
+        unchosen=tuple(unchosen),
     )

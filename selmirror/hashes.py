@@ -17,8 +17,11 @@ class BadHash(ValueError):
     """An advertised hash is malformed."""
 
 
+_HEX_LENGTH = {a: hashlib.new(a).digest_size * 2 for a in STRENGTH_ORDER}
+
+
 def hex_length(algorithm: str) -> int:
-    return hashlib.new(algorithm).digest_size * 2
+    return _HEX_LENGTH[algorithm]
 
 
 def normalize(raw: Mapping[str, object]) -> dict[str, str]:
@@ -35,7 +38,7 @@ def normalize(raw: Mapping[str, object]) -> dict[str, str]:
         if not isinstance(value, str):
             raise BadHash(f"{algorithm} digest is not a string")
         digest = value.lower()
-        if not _HEX.fullmatch(digest) or len(digest) != hex_length(algorithm):
+        if len(digest) != _HEX_LENGTH[algorithm] or not _HEX.fullmatch(digest):
             raise BadHash(f"malformed {algorithm} digest {value[:80]!r}")
         out[algorithm] = digest
     return out

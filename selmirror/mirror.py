@@ -25,7 +25,8 @@ from selmirror.errors import SelmirrorError
 from selmirror.filter import Policy, Selection, select
 from selmirror.folder import TMP_PREFIX, MirrorFolder
 from selmirror.index_writer import write_project, write_root
-from selmirror.models import DistFile, ProjectPage, RequirementSet
+from selmirror.models import DistFile, RequirementSet
+from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.repository import Repository
 from selmirror.resolve import TargetResolution, resolve_all
@@ -241,12 +242,11 @@ def _listing(
     from their own bytes.
     """
     directory = folder.project_dir(name)
-    upstream_now = {f.filename: f for f in page.files}
     listing = {o.record.filename: o.record for o in outcomes if o.record is not None}
     for filename, old in recorded.items():
         if filename in listing or not (directory / filename).is_file():
             continue
-        fresh = upstream_now.get(filename)
+        fresh = page.find(filename)
         listing[filename] = replace(old, yanked=fresh.yanked) if fresh else old
     for path in localfiles.candidates(directory, set(listing)):
         if record := localfiles.record_from_disk(path, name):

@@ -79,15 +79,3 @@ class Rejected:
     filename: str
     category: str
     reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProjectPage:
-    """A parsed project page: the usable files and the entries refused while parsing."""
-
-    name: NormalizedName
-    url: str
-    files: tuple[DistFile, ...]
-    rejected: tuple[Rejected, ...] = ()
-    api_version: str = "1.0"
-    status: str | None = None

@@ -12,7 +12,8 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -31,7 +32,7 @@ from packaging.version import InvalidVersion, Version
 
 from selmirror import hashes
 from selmirror.errors import UpstreamError
-from selmirror.models import DistFile, Kind, ProjectPage, Rejected
+from selmirror.models import DistFile, Kind, Rejected
 from selmirror.urls import redact
 
 log = logging.getLogger(__name__)
@@ -146,15 +147,14 @@ def _parse_filename(filename: str, project: NormalizedName) -> tuple[Kind, Versi
     tags: frozenset[Tag] = frozenset()
     try:
         if filename.endswith(".whl"):
-            name, version, _build, tags = parse_wheel_filename(filename)
+            name, version, tags = _parse_wheel(filename)
             kind = "wheel"
         elif filename.endswith((".tar.gz", ".zip")):
             name, version = parse_sdist_filename(filename)
             kind = "sdist"
         else:
             raise FileRefused("file-type", f"{filename}: unsupported file type")
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion) as exc:
-        log.warning("skipping %s: %s", filename, exc)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
         raise FileRefused(
             "bad-version", f"{filename}: not a valid distribution name or PEP 440 version"
         ) from None
@@ -163,6 +163,22 @@ def _parse_filename(filename: str, project: NormalizedName) -> tuple[Kind, Versi
             "foreign-file", f"{filename}: belongs to project {name!r}, not {project!r}"
         )
     return kind, version, tags
+
+
+def _parse_wheel(filename: str) -> tuple[NormalizedName, Version, frozenset[Tag]]:
+    """``parse_wheel_filename`` in two halves: name, version and build with the tag part
+    swapped for a trivial one, and the tag part alone, cached. A project's page lists
+    thousands of wheels but a few dozen tag sets; parsing tags was most of the cost."""
+    parts = filename[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6):
+        raise InvalidWheelFilename(f"Invalid wheel filename (wrong number of parts): {filename!r}")
+    name, version, _build, _ = parse_wheel_filename("-".join(parts[:-3]) + "-py3-none-any.whl")
+    return name, version, _wheel_tags("-".join(parts[-3:]))
+
+
+@functools.lru_cache(maxsize=16384)
+def _wheel_tags(tag_text: str) -> frozenset[Tag]:
+    return parse_wheel_filename(f"x-0-{tag_text}.whl")[3]
 
 
 def _requires_python(value: object, filename: str) -> str | None:
@@ -224,62 +240,183 @@ def _check_api_version(version: object, url: str) -> str:
     return text
 
 
-def _collect(
-    project: NormalizedName,
-    page_url: str,
-    entries: Iterable[dict[str, Any]],
-    status: str | None,
-    api_version: str,
-    schemes: tuple[str, ...],
-) -> ProjectPage:
-    files: list[DistFile] = []
-    rejected: list[Rejected] = []
-    seen: set[str] = set()
-    for entry in entries:
-        shown = str(entry.get("filename"))[:120]
-        refused = entry.pop("refused", None)
-        if refused:
-            rejected.append(
-                Rejected(project=project, filename=shown, category="bad-filename", reason=refused)
-            )
-            continue
-        if status == "quarantined":
-            rejected.append(
-                Rejected(
-                    project=project,
-                    filename=shown,
-                    category="quarantined",
-                    reason="project is quarantined upstream",
+@functools.lru_cache(maxsize=65536)
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _version_text(filename: object) -> str | None:
+    """The version part of a wheel or sdist filename, by string splitting alone.
+
+    Only a key to group entries by: every entry is validated in full before it is used.
+    """
+    if not isinstance(filename, str):
+        return None
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        return parts[1] if len(parts) in (5, 6) else None
+    for suffix in (".tar.gz", ".zip"):
+        if filename.endswith(suffix):
+            return filename[: -len(suffix)].rpartition("-")[2] or None
+    return None
+
+
+class ProjectPage:
+    """A parsed project page whose entries are validated lazily, one version at a time.
+
+    Large projects list thousands of files (pydantic-core: 15,000), of which a run uses a
+    few versions. Entries are grouped by the version their filename shows; a group is
+    validated in full (:func:`dist_file`) the first time anything asks for it. Entries
+    whose filename shows no valid version are validated (and refused) at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: NormalizedName,
+        url: str,
+        entries: Iterable[dict[str, Any]] = (),
+        fields: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        refused: Iterable[Rejected] = (),
+        page_url: str = "",
+        api_version: str = "1.0",
+        status: str | None = None,
+        schemes: tuple[str, ...] = ("http", "https"),
+    ) -> None:
+        self.name = name
+        self.url = url
+        self.api_version = api_version
+        self.status = status
+        self._page_url = page_url or url
+        self._schemes = schemes
+        self._fields = fields or (lambda entry: entry)
+        self._lock = threading.Lock()
+        self._groups: dict[Version, list[dict[str, Any]]] = {}
+        self._validated: dict[Version, tuple[tuple[DistFile, ...], tuple[Rejected, ...]]] = {}
+        self._refused: list[Rejected] = list(refused)  # refused by the parser itself
+        seen: set[str] = set()
+        for entry in entries:
+            filename = entry.get("filename")
+            shown = str(filename)[:120]
+            if status == "quarantined":
+                self._refused.append(
+                    self._reject(shown, "quarantined", "project is quarantined upstream")
                 )
+            elif not isinstance(filename, str):
+                self._refused.extend(self._validate([entry])[1])
+            elif filename in seen:
+                self._refused.append(self._reject(shown, "duplicate", f"{shown}: listed twice"))
+            else:
+                seen.add(filename)
+                text = _version_text(filename)
+                version = _version(text) if text else None
+                if version is not None:
+                    self._groups.setdefault(version, []).append(entry)
+                else:
+                    self._refused.extend(self._validate([entry])[1])
+        refused_now = self._refused
+        self._order = sorted(self._groups, reverse=True)
+        odd = [r.filename for r in refused_now if r.category == "bad-version"]
+        if odd:
+            log.warning(
+                "%s: skipped %d file(s) with a non-PEP 440 version (%s%s)",
+                name,
+                len(odd),
+                ", ".join(odd[:3]),
+                ", ..." if len(odd) > 3 else "",
             )
-            continue
-        try:
-            f = dist_file(project=project, page_url=page_url, schemes=schemes, **entry)
-        except FileRefused as exc:
-            rejected.append(
-                Rejected(project=project, filename=shown, category=exc.category, reason=exc.reason)
-            )
-            continue
-        if f.filename in seen:
-            rejected.append(
-                Rejected(
-                    project=project,
-                    filename=f.filename,
-                    category="duplicate",
-                    reason=f"{f.filename}: listed twice",
+
+    def _reject(self, filename: str, category: str, reason: str) -> Rejected:
+        return Rejected(project=self.name, filename=filename, category=category, reason=reason)
+
+    def _validate(
+        self, entries: Iterable[dict[str, Any]]
+    ) -> tuple[tuple[DistFile, ...], tuple[Rejected, ...]]:
+        files, rejected = [], []
+        for entry in entries:
+            fields = self._fields(entry)
+            try:
+                files.append(
+                    dist_file(
+                        project=self.name, page_url=self._page_url, schemes=self._schemes, **fields
+                    )
                 )
-            )
-            continue
-        seen.add(f.filename)
-        files.append(f)
-    return ProjectPage(
-        name=project,
-        url=redact(page_url),
-        files=tuple(files),
-        rejected=tuple(rejected),
-        api_version=api_version,
-        status=status,
-    )
+            except FileRefused as exc:
+                shown = str(entry.get("filename"))[:120]
+                rejected.append(self._reject(shown, exc.category, exc.reason))
+        return tuple(files), tuple(rejected)
+
+    def versions(self) -> list[Version]:
+        """Every version some entry shows, newest first (some may have no valid file)."""
+        return list(self._order)
+
+    def _group(self, version: Version) -> tuple[tuple[DistFile, ...], tuple[Rejected, ...]]:
+        with self._lock:
+            done = self._validated.get(version)
+            if done is None:
+                done = self._validated[version] = self._validate(self._groups.get(version, ()))
+            return done
+
+    def files_of(self, version: Version) -> tuple[DistFile, ...]:
+        """The valid files of ``version`` (validated on first use)."""
+        return self._group(version)[0]
+
+    def rejected_of(self, version: Version) -> tuple[Rejected, ...]:
+        """The entries of ``version`` that failed validation, if it was validated."""
+        with self._lock:
+            done = self._validated.get(version)
+        return done[1] if done else ()
+
+    def filenames_of(self, version: Version) -> list[str]:
+        """The raw filenames listed under ``version``, without validating them."""
+        return [str(e.get("filename")) for e in self._groups.get(version, ())]
+
+    def by_version(self) -> Mapping[Version, Sequence[DistFile]]:
+        """Valid files by version, newest first; a version is validated when it is read."""
+        return _ByVersion(self)
+
+    def find(self, filename: str) -> DistFile | None:
+        """The valid file of that name, if the page lists one."""
+        text = _version_text(filename)
+        version = _version(text) if text else None
+        if version is None or version not in self._groups:
+            return None
+        return next((f for f in self.files_of(version) if f.filename == filename), None)
+
+    @property
+    def refused(self) -> tuple[Rejected, ...]:
+        """Entries refused without a version to file them under."""
+        return tuple(self._refused)
+
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        """Every valid file (validates the whole page)."""
+        return tuple(f for v in self._order for f in self.files_of(v))
+
+    @property
+    def rejected(self) -> tuple[Rejected, ...]:
+        """Every refused entry (validates the whole page)."""
+        return (*self._refused, *(r for v in self._order for r in self._group(v)[1]))
+
+
+class _ByVersion(Mapping[Version, Sequence[DistFile]]):
+    def __init__(self, page: ProjectPage) -> None:
+        self._page = page
+        self._keys = page.versions()
+
+    def __getitem__(self, version: Version) -> Sequence[DistFile]:
+        if version not in self._page._groups:
+            raise KeyError(version)
+        return self._page.files_of(version)
+
+    def __iter__(self) -> Iterator[Version]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def parse_json_page(
@@ -305,30 +442,35 @@ def parse_json_page(
         raise UpstreamError(f"malformed JSON page at {where}: 'files' is not a list")
     status_obj = data.get("project-status")
     status = status_obj.get("status") if isinstance(status_obj, dict) else None
-    entries: list[dict[str, Any]] = []
-    for item in raw_files:
-        if not isinstance(item, dict):
-            entries.append({"filename": None, "url": None, "hashes_raw": {}})
-            continue
-        raw_hashes = item.get("hashes")
-        core = item.get(
-            "core-metadata", item.get("dist-info-metadata", item.get("data-dist-info-metadata"))
-        )
-        entries.append(
-            {
-                "filename": item.get("filename"),
-                "url": item.get("url"),
-                "hashes_raw": raw_hashes if isinstance(raw_hashes, dict) else {},
-                "requires_python": item.get("requires-python"),
-                "yanked": item.get("yanked"),
-                "size": item.get("size"),
-                "upload_time": item.get("upload-time"),
-                "core_metadata": core,
-            }
-        )
-    return _collect(
-        project, url, entries, status if isinstance(status, str) else None, api_version, schemes
+    entries = [item if isinstance(item, dict) else {} for item in raw_files]
+    return ProjectPage(
+        name=project,
+        url=redact(url),
+        entries=entries,
+        fields=_json_fields,
+        page_url=url,
+        api_version=api_version,
+        schemes=schemes,
+        status=status if isinstance(status, str) else None,
     )
+
+
+def _json_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """A PEP 691 file object as :func:`dist_file` arguments (read when it is validated)."""
+    raw_hashes = item.get("hashes")
+    return {
+        "filename": item.get("filename"),
+        "url": item.get("url"),
+        "hashes_raw": raw_hashes if isinstance(raw_hashes, dict) else {},
+        "requires_python": item.get("requires-python"),
+        "yanked": item.get("yanked"),
+        "size": item.get("size"),
+        "upload_time": item.get("upload-time"),
+        # PEP 714's name, its predecessor, and what PyPI's JSON actually says
+        "core_metadata": item.get(
+            "core-metadata", item.get("dist-info-metadata", item.get("data-dist-info-metadata"))
+        ),
+    }
 
 
 class _AnchorParser(HTMLParser):
@@ -388,18 +530,24 @@ def parse_html_page(
     status = parser.meta.get("pypi:project-status")
     base = urljoin(url, parser.base) if parser.base else url
     entries: list[dict[str, Any]] = []
+    refused: list[Rejected] = []
     for attrs, text in parser.anchors:
         href = attrs.get("href")
         if not href:
             continue
         filename = filename_of(urljoin(base, href))
+        if text and text != filename:
+            reason = f"anchor text {text[:80]!r} is not the file name {filename[:80]!r}"
+            refused.append(
+                Rejected(
+                    project=project, filename=filename[:120], category="bad-filename", reason=reason
+                )
+            )
+            continue
         size = attrs.get("data-size") or ""
         entries.append(
             {
                 "filename": filename,
-                "refused": f"anchor text {text[:80]!r} is not the file name {filename[:80]!r}"
-                if text and text != filename
-                else None,
                 "url": href,
                 "hashes_raw": {},
                 "requires_python": attrs.get("data-requires-python"),
@@ -412,7 +560,16 @@ def parse_html_page(
                 ),
             }
         )
-    return _collect(project, base, entries, status, api_version, schemes)
+    return ProjectPage(
+        name=project,
+        url=redact(base),
+        entries=entries,
+        refused=refused,
+        page_url=base,
+        api_version=api_version,
+        status=status,
+        schemes=schemes,
+    )
 
 
 def parse_page(

@@ -12,7 +12,10 @@ from selmirror.urls import redact
 
 
 def skipped_by_category(result: RunResult) -> Counter[str]:
-    return Counter(r.category for s in result.selections.values() for r in s.rejected)
+    total: Counter[str] = Counter()
+    for selection in result.selections.values():
+        total.update(selection.counts())
+    return total
 
 
 def counts(result: RunResult) -> dict[str, Any]:
@@ -65,7 +68,7 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
             "files": files,
             "rejected": [
                 {"filename": r.filename, "category": r.category, "reason": r.reason}
-                for r in selection.rejected
+                for r in selection.rejections()
             ],
         }
     targets = [

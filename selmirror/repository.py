@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -37,7 +37,8 @@ from selmirror.metadata import (
     sdist_pkg_info,
     wheel_metadata,
 )
-from selmirror.models import DistFile, ProjectPage
+from selmirror.models import DistFile
+from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.targets import Target
 from selmirror.upstream import Upstream, check_status
@@ -76,7 +77,6 @@ class Repository:
         self._pool = ThreadPoolExecutor(max_workers=max(workers, 1))
         self._lock = threading.Lock()
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
-        self._versions: dict[NormalizedName, dict[Version, tuple[DistFile, ...]]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], Future[CoreMetadata]] = {}
         self._explored: set[tuple[NormalizedName, str, frozenset[str]]] = set()
 
@@ -116,19 +116,9 @@ class Repository:
             futures = dict(self._pages)
         return {n: f.result() for n, f in futures.items() if f.done() and not f.exception()}
 
-    def versions(self, name: NormalizedName) -> dict[Version, tuple[DistFile, ...]]:
-        """The project's files grouped by version, newest first."""
-        with self._lock:
-            cached = self._versions.get(name)
-        if cached is not None:
-            return cached
-        grouped: dict[Version, list[DistFile]] = {}
-        for f in self.page(name).files:
-            grouped.setdefault(f.version, []).append(f)
-        result = {v: tuple(grouped[v]) for v in sorted(grouped, reverse=True)}
-        with self._lock:
-            self._versions[name] = result
-        return result
+    def versions(self, name: NormalizedName) -> Mapping[Version, Sequence[DistFile]]:
+        """The project's files by version, newest first, validated as they are read."""
+        return self.page(name).by_version()
 
     # -- metadata ----------------------------------------------------------------------
 
@@ -295,13 +285,13 @@ class Repository:
 
     def likely_version(self, name: NormalizedName, specifier: SpecifierSet) -> Version | None:
         """The version a resolver will most likely pick first for any target."""
-        usable = [
-            v
-            for v, files in self.versions(name).items()
-            if any(f.yanked is None and any(suits(f, t) for t in self.targets) for f in files)
-        ]
-        chosen = specifier.filter(usable, prereleases=self.policy.prereleases or None)
-        return next(iter(chosen), None)
+        versions = self.versions(name)
+        allowed = specifier.filter(versions, prereleases=self.policy.prereleases or None)
+        for version in allowed:  # newest first: stop at the first one some target can use
+            files = versions[version]
+            if any(f.yanked is None and any(suits(f, t) for t in self.targets) for f in files):
+                return version
+        return None
 
 
 def _is_pure(f: DistFile) -> bool:

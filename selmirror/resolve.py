@@ -192,10 +192,10 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
         def candidates() -> Iterator[Candidate]:
             held_back: list[Version] = []
             found = False
-            for version, files in versions.items():  # newest first
+            for version in versions:  # newest first; files are read only when needed
                 if version in bad or not spec.contains(version, prereleases=True):
                     continue
-                if not self._any_usable(name, version, files, is_pinned, allowed):
+                if not self._any_usable(name, version, versions[version], is_pinned, allowed):
                     continue
                 if version.is_prerelease and not allow_pre:
                     held_back.append(version)  # PEP 440: only when nothing else matches

@@ -6,22 +6,16 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from selmirror.filter import Policy, select
-from selmirror.models import DistFile, ProjectPage
-from selmirror.pages import dist_file
+from selmirror.pages import ProjectPage
 from selmirror.targets import make_targets
 
 FOO = NormalizedName("foo")
 
 
-def _file(filename: str, **extra: object) -> DistFile:
-    return dist_file(
-        project=FOO,
-        filename=filename,
-        url=f"https://x.example/{filename}",
-        page_url="https://x.example/",
-        hashes_raw={"sha256": "a" * 64},
-        **extra,  # type: ignore[arg-type]
-    )
+def _file(filename: str, **extra: object) -> dict[str, object]:
+    """A page entry, as the parsers hand them to ProjectPage."""
+    entry = {"filename": filename, "url": filename, "hashes_raw": {"sha256": "a" * 64}}
+    return entry | extra
 
 
 FILES = (
@@ -32,7 +26,7 @@ FILES = (
     _file("foo-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
     _file("foo-2.0-py3-none-any.whl", yanked="broken"),
 )
-PAGE = ProjectPage(name=FOO, url="https://x.example/simple/foo/", files=FILES)
+PAGE = ProjectPage(name=FOO, url="https://x.example/simple/foo/", entries=FILES)
 TARGETS = make_targets(["win_amd64"], ["3.11", "3.12"])
 V1, V2 = Version("1.0"), Version("2.0")
 
@@ -40,7 +34,7 @@ V1, V2 = Version("1.0"), Version("2.0")
 def _run(**kwargs: object) -> tuple[list[str], dict[str, str]]:
     chosen = kwargs.pop("chosen", {"cp311-win_amd64": {V1}, "cp312-win_amd64": {V2}})
     sel = select(PAGE, chosen, TARGETS, kwargs.pop("policy", Policy()), **kwargs)  # type: ignore[arg-type]
-    return sorted(f.filename for f in sel.kept), {r.filename: r.category for r in sel.rejected}
+    return sorted(f.filename for f in sel.kept), {r.filename: r.category for r in sel.rejections()}
 
 
 def test_each_target_gets_the_files_of_its_own_version() -> None:
@@ -92,3 +86,13 @@ def test_binary_and_source_only() -> None:
 def test_versions_are_reported_per_target_newest_first() -> None:
     sel = select(PAGE, {"cp312-win_amd64": {V1, V2}}, TARGETS, Policy())
     assert sel.versions == {"cp312-win_amd64": (V2, V1)}
+
+
+def test_unchosen_versions_are_never_validated_but_still_reported() -> None:
+    entries = [*FILES, _file("foo-0.5.tar.gz", url="file:///etc/foo-0.5.tar.gz")]
+    page = ProjectPage(name=FOO, url="https://x.example/simple/foo/", entries=entries)
+    sel = select(page, {"cp312-win_amd64": {V2}}, TARGETS, Policy())
+    reasons = {r.filename: (r.category, r.reason) for r in sel.rejections()}
+    assert reasons["foo-0.5.tar.gz"] == ("version", "foo-0.5.tar.gz: version 0.5 not chosen")
+    assert page.rejected_of(Version("0.5")) == ()  # nothing looked at it
+    assert [r.category for r in page.rejected] == ["bad-url"]  # it is refused once read

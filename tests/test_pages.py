@@ -90,6 +90,8 @@ def test_json_core_metadata_forms(key: str, value: object, expected: object) -> 
         (_entry("foo-1.0\x00.tar.gz"), "bad-filename"),
         (_entry("foo-" + "1" * 300 + ".tar.gz"), "bad-filename"),
         (_entry(None), "bad-filename"),
+        (_entry(["foo-1.0.tar.gz"]), "bad-filename"),  # unhashable: must not crash
+        (_entry({"a": 1}), "bad-filename"),
         (_entry("foo-1.0.egg"), "file-type"),
         (_entry("foo-1.0.win32.exe"), "file-type"),
         (_entry("foo-1.0.tar.bz2"), "file-type"),
@@ -124,6 +126,13 @@ def test_unknown_hash_names_are_ignored_and_uppercase_hex_normalized() -> None:
         _json(_entry(hashes={"sha256": SHA.upper(), "whirlpool": "zz"})), url=URL, project=FOO
     )
     assert page.files[0].hashes == {"sha256": SHA}
+
+
+def test_non_object_file_entries_are_rejected() -> None:
+    body = json.dumps({"files": [1, "x", None, _entry("foo-2.0.tar.gz")]}).encode()
+    page = parse_json_page(body, url=URL, project=FOO)
+    assert [f.filename for f in page.files] == ["foo-2.0.tar.gz"]
+    assert [r.category for r in page.rejected] == ["bad-filename"] * 3
 
 
 def test_duplicate_filename_is_rejected() -> None:
