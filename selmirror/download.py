@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -44,8 +44,8 @@ class Job:
     file: DistFile
     recorded: DistFile | None = None
     allowed_hashes: frozenset[tuple[str, str]] = frozenset()
-    # already downloaded and verified (to read its metadata): its path and digests
-    prefetched: tuple[Path, dict[str, str]] | None = None
+    # downloaded (or being downloaded) earlier in the run, verified: its path and digests
+    prefetched: Future[tuple[Path, dict[str, str]]] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,7 +113,7 @@ class Downloader:
             fetched = 0
             digests = self._trusted(job, dest)
             if digests is None and job.prefetched is not None:
-                digests, fetched = self._adopt(job, dest, *job.prefetched)
+                digests, fetched = self._adopt(job, dest, job.prefetched)
             if digests is None:
                 digests, fetched = fetch_verified(self.upstream, job, dest, self.progress)
             record = replace(
@@ -131,9 +131,14 @@ class Downloader:
         return Outcome(job=job, status=status, record=record, fetched_bytes=fetched)
 
     def _adopt(
-        self, job: Job, dest: Path, path: Path, digests: dict[str, str]
+        self, job: Job, dest: Path, prefetched: Future[tuple[Path, dict[str, str]]]
     ) -> tuple[dict[str, str] | None, int]:
         """Move a file fetched earlier in this run into place (it was verified then)."""
+        try:
+            path, digests = prefetched.result()
+        except CancelledError:
+            return None, 0  # it never ran: download it here
+        # a SelmirrorError propagates: that download was this file's download, and it failed
         size = path.stat().st_size
         if _problem(job, digests, size) is not None:
             return None, 0  # e.g. a --hash list it was not checked against: fetch for real

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
@@ -112,28 +113,43 @@ def _run_locked(
         workers=options.workers,
         cache_dir=cache,
         mirror=folder.root,
+        narrow=_named_specifiers(requirements),
+        speculate=not options.dry_run,  # a dry run downloads nothing it can avoid
         progress=progress,
     )
     try:
-        resolved = resolve_all(
-            repo,
-            requirements,
-            options.targets,
-            options.policy,
-            follow_deps=options.follow_deps,
-            keep_going=options.keep_going,
-        )
+        try:
+            resolved = resolve_all(
+                repo,
+                requirements,
+                options.targets,
+                options.policy,
+                follow_deps=options.follow_deps,
+                keep_going=options.keep_going,
+            )
+        finally:
+            repo.stop_exploring()
+        result.resolutions = resolved.targets
+        result.fail(*resolved.errors)
+        pages = repo.pages()
+        result.selections = _select(pages, result.resolutions, requirements, options)
+        jobs = _jobs(folder, result, repo)
+        if options.dry_run:
+            result.outcomes = [plan(job, folder) for job in jobs]
+        else:
+            _download_and_write(folder, upstream, pages, jobs, result, progress)
     finally:
         repo.close()
-    result.resolutions = resolved.targets
-    result.fail(*resolved.errors)
-    pages = repo.pages()
-    result.selections = _select(pages, result.resolutions, requirements, options)
-    jobs = _jobs(folder, result, repo)
-    if options.dry_run:
-        result.outcomes = [plan(job, folder) for job in jobs]
-    else:
-        _download_and_write(folder, upstream, pages, jobs, result, progress)
+
+
+def _named_specifiers(requirements: RequirementSet) -> dict[str, SpecifierSet]:
+    """What the named requirements and constraints allow of each project, whatever the
+    target: exploring ahead of the resolver need not look past it."""
+    out: dict[str, SpecifierSet] = {}
+    for root in (*requirements.requirements, *requirements.constraints):
+        if root.requirement.marker is None:
+            out[root.name] = out.get(root.name, SpecifierSet()) & root.requirement.specifier
+    return out
 
 
 @contextlib.contextmanager
@@ -199,7 +215,7 @@ def _jobs(folder: MirrorFolder, result: RunResult, repo: Repository) -> list[Job
                     file=f,
                     recorded=recorded.get(f.filename),
                     allowed_hashes=hashes.get(name, frozenset()),
-                    prefetched=repo.fetched.get(f.filename),
+                    prefetched=repo.fetched(f.filename),
                 )
             )
     return jobs

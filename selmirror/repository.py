@@ -63,6 +63,8 @@ class Repository:
         workers: int,
         cache_dir: Path,
         mirror: Path | None = None,
+        narrow: Mapping[str, SpecifierSet] | None = None,
+        speculate: bool = False,
         progress: Progress | None = None,
     ) -> None:
         self.upstream = upstream
@@ -70,27 +72,48 @@ class Repository:
         self.targets = tuple(targets)
         self.policy = policy
         self.cache_dir = cache_dir
+        self.narrow = dict(narrow or {})
+        self.speculate = speculate
         self.progress = progress or Progress()
-        # whole files downloaded for their metadata: filename -> (path, digests)
-        self.fetched: dict[str, tuple[Path, dict[str, str]]] = {}
-        self.fetched_bytes = 0
-        self._pool = ThreadPoolExecutor(max_workers=max(workers, 1))
+        workers = max(workers, 1)
+        # pages never wait behind metadata, nor metadata behind whole-file downloads
+        self._page_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
+        self._meta_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="meta")
+        # two at a time: whole files ahead of need must not starve the pages and metadata
+        # the resolver waits for (measured on W3: 4 or 8 were slower overall)
+        self._file_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="file")
         self._lock = threading.Lock()
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], Future[CoreMetadata]] = {}
+        self._files: dict[str, Future[tuple[Path, dict[str, str]]]] = {}
         self._explored: set[tuple[NormalizedName, str, frozenset[str]]] = set()
 
+    def stop_exploring(self) -> None:
+        """Resolution is over: drop queued page and metadata work, wait for the rest.
+
+        Whole-file downloads already running go on; :meth:`close` waits for them.
+        """
+        self._page_pool.shutdown(wait=True, cancel_futures=True)
+        self._meta_pool.shutdown(wait=True, cancel_futures=True)
+
     def close(self) -> None:
-        """Stop exploring: drop what has not started, wait for what has."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.stop_exploring()
+        self._file_pool.shutdown(wait=True, cancel_futures=True)
+
+    def fetched(self, filename: str) -> Future[tuple[Path, dict[str, str]]] | None:
+        """The download of that file this run started (for metadata, or ahead of need)."""
+        with self._lock:
+            return self._files.get(filename)
 
     # -- pages -------------------------------------------------------------------------
 
-    def _submit(self, table: dict[K, Future[T]], key: K, fn: Callable[[], T]) -> Future[T]:
+    def _submit(
+        self, pool: ThreadPoolExecutor, table: dict[K, Future[T]], key: K, fn: Callable[[], T]
+    ) -> Future[T]:
         with self._lock:
             future = table.get(key)
             if future is None:
-                future = table[key] = self._pool.submit(fn)
+                future = table[key] = pool.submit(fn)
         return future
 
     def page_future(self, name: NormalizedName) -> Future[ProjectPage]:
@@ -104,7 +127,7 @@ class Repository:
             known = name in self._pages
         if not known:
             self.progress.page_queued()
-        return self._submit(self._pages, name, fetch)
+        return self._submit(self._page_pool, self._pages, name, fetch)
 
     def page(self, name: NormalizedName) -> ProjectPage:
         """The project page; raises the :class:`SelmirrorError` its fetch raised."""
@@ -114,7 +137,11 @@ class Repository:
         """Every page fetched successfully so far."""
         with self._lock:
             futures = dict(self._pages)
-        return {n: f.result() for n, f in futures.items() if f.done() and not f.exception()}
+        return {
+            n: f.result()
+            for n, f in futures.items()
+            if f.done() and not f.cancelled() and f.exception() is None
+        }
 
     def versions(self, name: NormalizedName) -> Mapping[Version, Sequence[DistFile]]:
         """The project's files by version, newest first, validated as they are read."""
@@ -127,7 +154,10 @@ class Repository:
 
     def metadata_future(self, name: NormalizedName, version: Version) -> Future[CoreMetadata]:
         return self._submit(
-            self._metadata, (name, version), lambda: self._load_metadata(name, version)
+            self._meta_pool,
+            self._metadata,
+            (name, version),
+            lambda: self._load_metadata(name, version),
         )
 
     def _load_metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
@@ -139,6 +169,8 @@ class Repository:
         files = self.versions(name)[version]
         if (local := self._from_mirror(name, files)) is not None:
             return local
+        if (done := self._already_fetched(files)) is not None:
+            return self._from_whole_file(done)
         wheels = [f for f in files if f.kind == "wheel"]
         for f in wheels:
             if f.core_metadata is not None and (data := self._pep658(f)) is not None:
@@ -146,8 +178,8 @@ class Repository:
         if wheels:
             # a pure wheel when there is one (most are), else the smallest
             wheel = min(wheels, key=lambda f: (not _is_pure(f), f.size or 0))
-            if wheel.size is not None and wheel.size <= SMALL_WHEEL:
-                return self._from_whole_file(wheel)
+            if self.speculate and wheel.size is not None and wheel.size <= SMALL_WHEEL:
+                return self._from_whole_file(wheel)  # one request, and likely kept
             try:
                 data = remote_wheel_metadata(self.upstream, wheel.url, wheel.filename)
                 return parse_core_metadata(data, sdist=False, source="range")
@@ -201,18 +233,21 @@ class Repository:
             return None
         return data
 
-    def _from_whole_file(self, f: DistFile) -> CoreMetadata:
-        path = self.cache_dir / f.filename
-        with self._lock:
-            have = f.filename in self.fetched
-        if not have:
+    def fetch(self, f: DistFile) -> Future[tuple[Path, dict[str, str]]]:
+        """Download ``f`` whole into the cache, once per run: ``(path, digests)``."""
+
+        def download() -> tuple[Path, dict[str, str]]:
+            path = self.cache_dir / f.filename
             try:
-                digests, count = fetch_verified(self.upstream, Job(file=f), path, self.progress)
+                digests, _ = fetch_verified(self.upstream, Job(file=f), path, self.progress)
             except OSError as exc:
                 raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-            with self._lock:
-                self.fetched[f.filename] = (path, digests)
-                self.fetched_bytes += count
+            return path, digests
+
+        return self._submit(self._file_pool, self._files, f.filename, download)
+
+    def _from_whole_file(self, f: DistFile) -> CoreMetadata:
+        path, _ = self.fetch(f).result()
         try:
             if f.kind == "wheel":
                 return parse_core_metadata(
@@ -221,6 +256,15 @@ class Repository:
             return parse_core_metadata(sdist_pkg_info(path, f.filename), sdist=True, source="sdist")
         except BadDistribution as exc:
             raise UpstreamError(f"cannot read the metadata of {exc}") from None
+
+    def _already_fetched(self, files: Sequence[DistFile]) -> DistFile | None:
+        """A file of this version whose whole download has already finished."""
+        for f in files:
+            future = self.fetched(f.filename)
+            done = future is not None and future.done() and not future.cancelled()
+            if done and future is not None and future.exception() is None:
+                return f
+        return None
 
     # -- exploring ahead of the resolver -----------------------------------------------
 
@@ -233,7 +277,9 @@ class Repository:
         deep: bool = True,
     ) -> None:
         """Fetch, in the background, what resolving this requirement will likely need: its
-        page, and unless not ``deep`` the metadata and dependencies of its likely version."""
+        page, and unless not ``deep`` the metadata and dependencies of its likely version
+        (and, when speculating, the files of that version the targets would take)."""
+        specifier = specifier & self.narrow.get(name, SpecifierSet())
         key = (name, str(specifier), extras)
         with self._lock:
             if key in self._explored:
@@ -244,7 +290,7 @@ class Repository:
             if not deep:
                 return
             future.add_done_callback(lambda page: self._explore_page(name, specifier, extras, page))
-        except RuntimeError:  # the pool is shut down: the resolution is over
+        except RuntimeError:  # the pools are shut down: the resolution is over
             return
 
     def _explore_page(
@@ -259,6 +305,10 @@ class Repository:
         version = self.likely_version(name, specifier)
         if version is None:
             return
+        if self.speculate:
+            for f in self._likely_files(name, version):
+                if not self._in_mirror(f):
+                    self.fetch(f)
         try:
             self.metadata_future(name, version).add_done_callback(
                 lambda meta: self._explore_dependencies(extras, meta)
@@ -292,6 +342,29 @@ class Repository:
             if any(f.yanked is None and any(suits(f, t) for t in self.targets) for f in files):
                 return version
         return None
+
+    def _in_mirror(self, f: DistFile) -> bool:
+        """Whether the mirror seems to hold ``f`` already (the download stage checks)."""
+        if self.mirror is None:
+            return False
+        try:
+            return (self.mirror / f.project / f.filename).stat().st_size == f.size
+        except OSError:
+            return False
+
+    def _likely_files(self, name: NormalizedName, version: Version) -> list[DistFile]:
+        """Per target, the file an installer there would take: a wheel, else the sdist."""
+        files = [f for f in self.versions(name)[version] if f.yanked is None]
+        chosen: dict[str, DistFile] = {}
+        for target in self.targets:
+            usable = [f for f in files if suits(f, target)]
+            wheels = [f for f in usable if f.kind == "wheel"]
+            if self.policy.source_only:
+                wheels = []
+            sdists = [] if self.policy.binary_only else [f for f in usable if f.kind == "sdist"]
+            for f in (wheels or sdists)[:1]:
+                chosen[f.filename] = f
+        return list(chosen.values())
 
 
 def _is_pure(f: DistFile) -> bool:
