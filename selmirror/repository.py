@@ -233,8 +233,12 @@ class Repository:
             return None
         return data
 
-    def fetch(self, f: DistFile) -> Future[tuple[Path, dict[str, str]]]:
-        """Download ``f`` whole into the cache, once per run: ``(path, digests)``."""
+    def fetch(self, f: DistFile, *, now: bool = False) -> Future[tuple[Path, dict[str, str]]]:
+        """Download ``f`` whole into the cache, once per run: ``(path, digests)``.
+
+        Ahead of need it queues behind other such downloads; ``now`` (the resolver waits
+        for it) runs it in the calling thread, taking it over if it was still queued.
+        """
 
         def download() -> tuple[Path, dict[str, str]]:
             path = self.cache_dir / f.filename
@@ -244,10 +248,23 @@ class Repository:
                 raise OutputError(f"cannot write {path}: {exc.strerror}") from None
             return path, digests
 
-        return self._submit(self._file_pool, self._files, f.filename, download)
+        with self._lock:
+            future = self._files.get(f.filename)
+            if future is not None and now and future.cancel():
+                future = None  # it was only queued: do it here, at once
+            here = future is None and now
+            if future is None:
+                future = Future() if now else self._file_pool.submit(download)
+                self._files[f.filename] = future
+        if here:
+            try:
+                future.set_result(download())
+            except Exception as exc:  # noqa: BLE001 - the future carries it to whoever waits
+                future.set_exception(exc)
+        return future
 
     def _from_whole_file(self, f: DistFile) -> CoreMetadata:
-        path, _ = self.fetch(f).result()
+        path, _ = self.fetch(f, now=True).result()
         try:
             if f.kind == "wheel":
                 return parse_core_metadata(
