@@ -55,6 +55,13 @@ class PartialFailure(SelmirrorError):
     exit_code = 6
 
 
+class ResolutionFailed(SelmirrorError):
+    """No set of versions satisfies the requirements for a target (a conflict, or no
+    version with a file for it)."""
+
+    exit_code = 7
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "internal error (a bug: please report it with the traceback)",
@@ -63,5 +70,6 @@ EXIT_CODES: dict[int, str] = {
     IntegrityError.exit_code: "integrity: a file failed its hash or size check",
     OutputError.exit_code: "output: the local folder cannot be written or is locked",
     PartialFailure.exit_code: "partial failure: --ignore-errors went on past errors",
+    ResolutionFailed.exit_code: "resolution: no versions satisfy the requirements for a target",
     130: "interrupted (Ctrl-C)",
 }

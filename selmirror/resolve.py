@@ -28,7 +28,7 @@ from resolvelib.resolvers import (
 )
 from resolvelib.structs import Matches
 
-from selmirror.errors import ProjectNotFound, SelmirrorError
+from selmirror.errors import ProjectNotFound, ResolutionFailed, SelmirrorError
 from selmirror.filter import Policy, hash_allowed, suits
 from selmirror.metadata import CoreMetadata
 from selmirror.models import DistFile, RequirementSet, RootRequirement
@@ -55,12 +55,6 @@ class Source(Protocol):
         *,
         deep: bool = True,
     ) -> None: ...
-
-
-class ResolutionFailed(SelmirrorError):
-    """No set of versions satisfies the requirements for a target."""
-
-    exit_code = 7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from oracles import assert_installable
+from oracles import assert_installable, uv_compile
 
 from selmirror.cli import main
 
@@ -21,11 +21,53 @@ def test_example_requirements_mirror_and_install_offline(
     code = main([str(ROOT / "requirements-example.txt"), "--local-folder", str(mirror)])
     _, err = capsys.readouterr()
     assert code == 0, err
-    # dependencies are not followed yet (the next issue): install the named projects alone
-    reqs = ["requests", "click==8.1.7", "idna", "six==1.16.0", "packaging"]
-    assert_installable(mirror, reqs, tmp_path, "--no-deps")
+    # no target named: every environment of the matrix, the host among them
+    assert_installable(
+        mirror, ["requests", "click==8.1.7", "idna", "six==1.16.0", "packaging"], tmp_path
+    )
     assert main([str(ROOT / "requirements-example.txt"), "--local-folder", str(mirror)]) == 0
     assert " 0 downloaded (0 B)" in capsys.readouterr().out
+
+
+def test_click_for_windows_and_linux(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """pip issue 11664: from Linux, pip download for win_amd64 misses colorama."""
+    req = tmp_path / "req.txt"
+    req.write_text("click==8.1.7\n")
+    mirror = tmp_path / "simple"
+    code = main(
+        [
+            str(req),
+            "--platform",
+            "win_amd64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--python-version",
+            "3.12",
+            "--local-folder",
+            str(mirror),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (mirror / "colorama" / "index.html").exists()
+    resolved = {}
+    for platform in ("x86_64-pc-windows-msvc", "x86_64-manylinux2014"):
+        uv = uv_compile(
+            mirror,
+            ["click==8.1.7"],
+            tmp_path,
+            "--python-platform",
+            platform,
+            "--python-version",
+            "3.12",
+        )
+        assert uv.returncode == 0, uv.stderr
+        resolved[platform] = {
+            line.split("==")[0] for line in uv.stdout.splitlines() if "==" in line
+        }
+    assert resolved == {
+        "x86_64-pc-windows-msvc": {"click", "colorama"},
+        "x86_64-manylinux2014": {"click"},
+    }
 
 
 def test_numpy_one_target_keeps_exactly_one_wheel(
