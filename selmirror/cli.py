@@ -351,6 +351,7 @@ def _mirror(args: argparse.Namespace, console: Console, out: TextIO) -> int:
         local_folder=args.local_folder,
         targets=targets,
         all_files=not named,
+        optional_targets=not (args.platform and args.python_version),
         follow_deps=not args.no_deps,
         policy=Policy(
             binary_only=args.binary_only,

@@ -42,6 +42,7 @@ class Options:
     local_folder: Path
     targets: tuple[Target, ...]
     all_files: bool = False  # no target named: every file of each chosen version
+    optional_targets: bool = False  # targets from the matrix may fail if others resolve
     follow_deps: bool = True
     policy: Policy = field(default_factory=Policy)
     workers: int = 8
@@ -57,6 +58,7 @@ class RunResult:
     requirements: RequirementSet
     options: Options
     resolutions: list[TargetResolution] = field(default_factory=list)
+    skipped_targets: list[SelmirrorError] = field(default_factory=list)
     selections: dict[NormalizedName, Selection] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[SelmirrorError] = field(default_factory=list)
@@ -126,10 +128,14 @@ def _run_locked(
                 options.policy,
                 follow_deps=options.follow_deps,
                 keep_going=options.keep_going,
+                optional_targets=options.optional_targets,
             )
         finally:
             repo.stop_exploring()
         result.resolutions = resolved.targets
+        result.skipped_targets = resolved.skipped
+        for skipped in resolved.skipped:
+            log.warning("skipped: %s", skipped)
         result.fail(*resolved.errors)
         pages = repo.pages()
         result.selections = _select(pages, result.resolutions, requirements, options)

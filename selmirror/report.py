@@ -111,6 +111,7 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
             "latest": options.policy.latest,
         },
         "targets": targets,
+        "skipped_targets": [e.message for e in result.skipped_targets],
         "projects": projects,
         "errors": [
             {"kind": type(e).__name__, "exit_code": e.exit_code, "message": e.message}
@@ -155,6 +156,8 @@ def summary(result: RunResult) -> list[str]:
     lines = [f"{head}; {c['seconds']:.1f}s"]
     if c["skipped"]:
         lines.append("skipped: " + ", ".join(f"{n} {k}" for k, n in c["skipped"].items()))
+    for skipped in result.skipped_targets:
+        lines.append(f"skipped (matrix targets it cannot serve): {skipped.message}")
     for unknown in unknown_dependencies(result):
         lines.append(f"dependencies of {unknown} unknown (sdist with dynamic metadata)")
     if result.errors:

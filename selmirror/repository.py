@@ -89,12 +89,16 @@ class Repository:
         self._explored: set[tuple[NormalizedName, str, frozenset[str]]] = set()
 
     def stop_exploring(self) -> None:
-        """Resolution is over: drop queued page and metadata work, wait for the rest.
+        """Resolution is over: drop queued work, wait for pages and metadata under way.
 
-        Whole-file downloads already running go on; :meth:`close` waits for them.
+        Whole-file downloads already running go on (:meth:`close` waits for them); the
+        queued ones are dropped, for the download stage to do with all its workers.
         """
         self._page_pool.shutdown(wait=True, cancel_futures=True)
         self._meta_pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for future in self._files.values():
+                future.cancel()  # only succeeds for those that have not started
 
     def close(self) -> None:
         self.stop_exploring()

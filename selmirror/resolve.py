@@ -408,10 +408,15 @@ def _why_none(provider: _Provider, name: str, spec: SpecifierSet) -> str:
 
 @dataclass(kw_only=True)
 class Resolutions:
-    """Every target's resolution, and the errors, each said once (not once per target)."""
+    """Every target's resolution, and the errors, each said once (not once per target).
+
+    ``skipped`` are the failures of targets the user did not name (matrix targets) while
+    others resolved: not errors, but said in the summary and the report.
+    """
 
     targets: list[TargetResolution] = field(default_factory=list)
     errors: list[SelmirrorError] = field(default_factory=list)
+    skipped: list[SelmirrorError] = field(default_factory=list)
 
 
 def resolve_all(
@@ -422,12 +427,16 @@ def resolve_all(
     *,
     follow_deps: bool = True,
     keep_going: bool = True,
+    optional_targets: bool = False,
 ) -> Resolutions:
     """Resolve every target. ``--latest N``/``--all-versions`` resolve each extra version of a
     named requirement on its own too, so that each one is installable.
 
     A named project the index cannot serve is one error, and the other targets and
-    requirements go on only with ``keep_going``.
+    requirements go on only with ``keep_going``. With ``optional_targets`` (targets that
+    come from the matrix, not from the user), targets that cannot resolve are skipped as
+    long as one target resolves: ``numpy==1.26.0`` has no wheel for Python 3.13, which
+    is no reason to refuse a mirror for the Pythons it supports.
     """
     out = Resolutions()
     roots = [(root, root_need(root)) for root in requirements.requirements]
@@ -460,9 +469,14 @@ def resolve_all(
         if resolved and policy.latest != 1:
             _older_versions(repo, target, active, constraints, policy, follow_deps, into)
         out.targets.append(into)
-        if into.errors and not keep_going:
+        if into.errors and not keep_going and not optional_targets:
             break
-    out.errors += _grouped([r for r in out.targets if r.errors])
+    failed = [r for r in out.targets if r.errors]
+    if optional_targets and len(failed) < len(out.targets):
+        out.skipped += _grouped(failed)
+        out.targets = [r for r in out.targets if not r.errors]
+    else:
+        out.errors += _grouped(failed)
     return out
 
 

@@ -374,7 +374,7 @@ def test_no_matching_version(
     code, _, err = selmirror(capsys, fake_index, tmp_path / "m", "alpha>=5")
     assert code == 7
     assert (
-        "error: cannot resolve for cp310-manylinux_2_28_x86_64: no version "
+        "error: cannot resolve for 30 targets (cp310-manylinux_2_28_x86_64, ...): no version "
         "of alpha matches alpha>=5 (from command line): the index has 1.0"
     ) in err
 

@@ -250,13 +250,21 @@ def test_summary_names_unknown_dependencies(
 def test_metadata_without_pep658_by_range_or_whole_file(
     fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str], ranges: bool
 ) -> None:
+    """A dry run downloads nothing ahead of need: what it reads is what metadata needs."""
     fake_index.range_support = ranges
     app = fake_index.add_wheel("app", "1.0", requires_dist=["dep"], advertise_metadata=False)
     app.content = _pad_wheel(app.content, b"x" * (700 << 10))  # worth reading by range
     fake_index.add_wheel("dep", "1.0", advertise_metadata=False)
-    mirror = tmp_path / "m"
     code, report, err = run(
-        fake_index, mirror, capsys, "app", "--platform", LINUX, "--python-version", "3.12"
+        fake_index,
+        tmp_path / "m",
+        capsys,
+        "app",
+        "--platform",
+        LINUX,
+        "--python-version",
+        "3.12",
+        "--dry-run",
     )
     assert code == 0, err
     assert set(resolved(report, "cp312-manylinux_2_28_x86_64")) == {"app", "dep"}
@@ -266,9 +274,26 @@ def test_metadata_without_pep658_by_range_or_whole_file(
     whole = [r.status for r in gets if "range" not in r.headers]
     if ranges:
         assert set(ranged) == {206}  # METADATA read from the wheel's tail
+        assert whole == []
     else:
         assert ranged == [200]  # asked for a range, got the whole file: stopped reading
-    assert whole == [200]  # one whole download: read for metadata or mirrored, never twice
+        assert whole == [200]  # then fetched it whole, once
+
+
+def test_a_file_read_whole_for_its_metadata_is_not_downloaded_again(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_index.range_support = False
+    app = fake_index.add_wheel("app", "1.0", requires_dist=["dep"], advertise_metadata=False)
+    app.content = _pad_wheel(app.content, b"x" * (700 << 10))
+    fake_index.add_wheel("dep", "1.0", advertise_metadata=False)
+    mirror = tmp_path / "m"
+    code, _, err = run(
+        fake_index, mirror, capsys, "app", "--platform", LINUX, "--python-version", "3.12"
+    )
+    assert code == 0, err
+    whole = [r for r in fake_index.downloads(app.filename) if "range" not in r.headers]
+    assert [r.status for r in whole] == [200]
     assert (mirror / "app" / app.filename).read_bytes() == app.content
 
 
@@ -313,3 +338,45 @@ def test_no_deps(fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0, err
     assert not (mirror / "dep").exists()
     assert not [r for r in fake_index.requests if r.project == "dep"]
+
+
+def test_matrix_targets_a_pin_cannot_serve_are_skipped_not_failed(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """numpy==1.26.0 has no wheel for Python 3.13: a mirror for the Pythons it supports."""
+    fake_index.add_wheel("lib", "1.0", tag="cp311-cp311-win_amd64", requires_python="<3.13")
+    fake_index.add_wheel("lib", "1.0", tag="cp312-cp312-win_amd64", requires_python="<3.13")
+    mirror = tmp_path / "m"
+    code = main(
+        [
+            "lib==1.0",
+            "--binary-only",
+            "--platform",
+            "win_amd64",
+            "--index",
+            fake_index.url,
+            "--local-folder",
+            str(mirror),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert len(list((mirror / "lib").glob("*.whl"))) == 2
+    assert "skipped (matrix targets it cannot serve): cannot resolve for" in captured.out
+    assert "cp313-win_amd64" in captured.out
+    # named in full, the same target is an error
+    code = main(
+        [
+            "lib==1.0",
+            "--binary-only",
+            "--platform",
+            "win_amd64",
+            "--python-version",
+            "3.13",
+            "--index",
+            fake_index.url,
+            "--local-folder",
+            str(tmp_path / "n"),
+        ]
+    )
+    assert code == 7
