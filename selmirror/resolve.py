@@ -294,17 +294,25 @@ def _constraints(requirements: RequirementSet, target: Target) -> dict[str, list
     return out
 
 
-def resolve_target(
-    repo: Source,
-    target: Target,
-    roots: Sequence[Need],
-    constraints: Mapping[str, Sequence[Need]],
-    policy: Policy,
-    follow_deps: bool,
-    into: TargetResolution,
-) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What every resolution for one target shares."""
+
+    repo: Source
+    target: Target
+    constraints: Mapping[str, Sequence[Need]]
+    policy: Policy
+    follow_deps: bool
+
+    def provider(self, *, follow_deps: bool | None = None) -> _Provider:
+        follow = self.follow_deps if follow_deps is None else follow_deps
+        return _Provider(self.repo, self.target, self.policy, self.constraints, follow)
+
+
+def resolve_target(run: _Run, roots: Sequence[Need], into: TargetResolution) -> bool:
     """One resolution; merges what it picked into ``into``. ``False`` if it failed."""
-    provider = _Provider(repo, target, policy, constraints, follow_deps)
+    target = run.target
+    provider = run.provider()
     resolver: Resolver[Need, Candidate, str] = Resolver(provider, BaseReporter())
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
@@ -463,11 +471,9 @@ def resolve_all(
                 active.append(need)
             else:
                 into.dropped[root.name] = f"marker '{marker}' is false on {target.label}"
-        resolved = bool(active) and resolve_target(
-            repo, target, active, constraints, policy, follow_deps, into
-        )
-        if resolved and policy.latest != 1:
-            _older_versions(repo, target, active, constraints, policy, follow_deps, into)
+        run = _Run(repo, target, constraints, policy, follow_deps)
+        if active and resolve_target(run, active, into) and policy.latest != 1:
+            _older_versions(run, active, into)
         out.targets.append(into)
         if into.errors and not keep_going and not optional_targets:
             break
@@ -494,25 +500,15 @@ def _grouped(failed: Sequence[TargetResolution]) -> list[SelmirrorError]:
             ", ".join(labels) if len(labels) <= 3 else f"{len(labels)} targets ({labels[0]}, ...)"
         )
         head, sep, rest = text.partition(": ")
-        message = (
-            f"{head} for {where}: {rest}"
-            if sep and head.startswith("cannot resolve")
-            else (f"{where}: {text}")
-        )
+        resolving = sep and head.startswith("cannot resolve")
+        message = f"{head} for {where}: {rest}" if resolving else f"{where}: {text}"
         errors.append(kind(message))
     return errors
 
 
-def _older_versions(
-    repo: Source,
-    target: Target,
-    roots: Sequence[Need],
-    constraints: Mapping[str, Sequence[Need]],
-    policy: Policy,
-    follow_deps: bool,
-    into: TargetResolution,
-) -> None:
-    provider = _Provider(repo, target, policy, constraints, follow_deps=False)
+def _older_versions(run: _Run, roots: Sequence[Need], into: TargetResolution) -> None:
+    provider = run.provider(follow_deps=False)
+    policy = run.policy
     for need in roots:
         matches = provider.find_matches(need.key, {need.key: iter([need])}, {need.key: iter(())})
         versions = [c.version for c in (matches() if callable(matches) else matches)]
@@ -529,7 +525,7 @@ def _older_versions(
                 hashes=need.hashes,
             )
             before = len(into.errors)
-            if not resolve_target(repo, target, [exact], constraints, policy, follow_deps, into):
+            if not resolve_target(run, [exact], into):
                 for error in into.errors[before:]:
                     log.warning("%s", error)
                 del into.errors[before:]  # an older version that cannot resolve is skipped
