@@ -1,4 +1,5 @@
-"""Command line: parse arguments, set up output, run, report. The only user of rich.
+"""Command line: parse arguments, set up output, run, report. With :mod:`terminal`, the
+only user of rich.
 
 Every :class:`~selmirror.errors.SelmirrorError` is caught here and shown as one ``error:``
 line with its exit code; anything else is a bug and keeps its traceback.
@@ -9,25 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
-
-from rich.console import Console
-from rich.filesize import decimal
-from rich.logging import RichHandler
-from rich.progress import (
-    BarColumn,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichBar
-from rich.text import Text
 
 from selmirror import __version__, mirror, report, requirements, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
@@ -220,64 +206,6 @@ def _split_command(argv: list[str]) -> list[str]:
     return argv
 
 
-class _CountColumn(ProgressColumn):
-    """``3/15 pages``, or ``12/32 files  120.3/553.2 MB  95.1 MB/s`` for the download bar."""
-
-    def render(self, task: Task) -> Text:
-        if "files" not in task.fields:
-            return Text(f"{int(task.completed)}/{int(task.total or 0)} pages")
-        done, total = decimal(int(task.completed)), decimal(int(task.total or 0))
-        speed = f"  {decimal(int(task.speed))}/s" if task.speed else ""
-        return Text(f"{task.fields['done']}/{task.fields['files']} files  {done}/{total}{speed}")
-
-
-class _BarProgress(Progress):
-    """Rich progress bars for a terminal: project pages, then files and bytes."""
-
-    def __init__(self, console: Console) -> None:
-        self.bar = RichBar(
-            TextColumn("{task.description:<6}"),
-            BarColumn(bar_width=24),
-            _CountColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-        )
-        self.pages: TaskID | None = None
-        self.files: TaskID | None = None
-        self.done = 0
-        self.queued = 0
-        self.lock = threading.Lock()
-
-    def page_queued(self) -> None:
-        with self.lock:  # called from the threads that discover dependencies
-            if self.pages is None:
-                self.bar.start()
-                self.pages = self.bar.add_task("pages", total=0)
-            self.queued += 1
-            self.bar.update(self.pages, total=self.queued)
-
-    def page_done(self, name: str) -> None:
-        if self.pages is not None:
-            self.bar.advance(self.pages)
-
-    def downloads_start(self, files: int, total_bytes: int) -> None:
-        self.files = self.bar.add_task("files", total=total_bytes, files=files, done=0)
-
-    def bytes_done(self, count: int) -> None:
-        if self.files is not None:
-            self.bar.advance(self.files, count)
-
-    def file_done(self, filename: str, status: str) -> None:
-        with self.lock:
-            if self.files is not None:
-                self.done += 1
-                self.bar.update(self.files, done=self.done)
-
-    def close(self) -> None:
-        self.bar.stop()
-
-
 class _LogProgress(Progress):
     """Plain log lines when not on a terminal (cron)."""
 
@@ -288,13 +216,18 @@ class _LogProgress(Progress):
         log.log(logging.DEBUG if status == "present" else logging.INFO, "%s: %s", status, filename)
 
 
-def _setup_logging(console: Console, level: int) -> None:
+def _on_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def _setup_logging(level: int) -> None:
     handler: logging.Handler
-    if console.is_terminal:
-        handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+    if _on_terminal():
+        from selmirror import terminal  # rich only when there is someone to look at it
+
+        handler = terminal.log_handler()
     else:
-        handler = logging.StreamHandler(console.file)
+        handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
@@ -318,22 +251,21 @@ def _indexes(args: argparse.Namespace, file_index: str | None, extras: Sequence[
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Run selmirror; return the exit code."""
     out = stdout or sys.stdout
-    console = Console(stderr=True, highlight=False)
     try:
         args = build_parser().parse_intermixed_args(_split_command(list(argv or sys.argv[1:])))
-        _setup_logging(console, logging.INFO + 10 * (args.quiet - args.verbose))
-        return _mirror(args, console, out)
+        _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
+        return _mirror(args, out)
     except SelmirrorError as exc:
-        console.print(f"error: {exc.message}", markup=False, soft_wrap=True)
+        print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
-            console.print(f"hint: {exc.hint}", markup=False, soft_wrap=True)
+            print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        console.print("error: interrupted", markup=False)
+        print("error: interrupted", file=sys.stderr)
         return 130
 
 
-def _mirror(args: argparse.Namespace, console: Console, out: TextIO) -> int:
+def _mirror(args: argparse.Namespace, out: TextIO) -> int:
     reqs = requirements.collect(args.inputs, args.requirement, args.constraint, cwd=Path.cwd())
     if not reqs.requirements:
         raise InputError("nothing to mirror: name a requirement or a requirements file")
@@ -366,14 +298,18 @@ def _mirror(args: argparse.Namespace, console: Console, out: TextIO) -> int:
     )
     session = upstream.make_session(args.workers)
     client = upstream.Upstream(session, indexes, timeout=args.timeout)
-    progress = _BarProgress(console) if console.is_terminal and args.quiet == 0 else _LogProgress()
+    progress: Progress = _LogProgress()
+    if _on_terminal() and args.quiet == 0:
+        from selmirror import terminal
+
+        progress = terminal.BarProgress()
     with session:
         result = mirror.run(reqs, client, options, progress)
     lines = report.summary(result)
     if args.report == "-":
         print(report.dumps(report.build(result, tuple(indexes))), file=out)
         for line in lines:
-            console.print(line, markup=False)
+            print(line, file=sys.stderr)
     else:
         if args.report:
             Path(args.report).write_text(report.dumps(report.build(result, tuple(indexes))))
