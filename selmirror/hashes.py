@@ -20,10 +20,6 @@ class BadHash(ValueError):
 _HEX_LENGTH = {a: hashlib.new(a).digest_size * 2 for a in STRENGTH_ORDER}
 
 
-def hex_length(algorithm: str) -> int:
-    return _HEX_LENGTH[algorithm]
-
-
 def normalize(raw: Mapping[str, object]) -> dict[str, str]:
     """Return ``{algorithm: lowercase hex}`` for the known algorithms in ``raw``.
 

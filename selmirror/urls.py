@@ -31,9 +31,3 @@ def project_url(index_url: str, name: str) -> str:
     """The project page URL on ``index_url``: ``<index>/<normalized-name>/`` (PEP 503)."""
     base = index_url if index_url.endswith("/") else index_url + "/"
     return urljoin(base, f"{name}/")
-
-
-def split_fragment(url: str) -> tuple[str, str]:
-    """``(url without fragment, fragment)``."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(fragment="")), parts.fragment
