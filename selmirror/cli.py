@@ -8,6 +8,7 @@ line with its exit code; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from selmirror import __version__, mirror, report, requirements, upstream
+from selmirror import __version__, config, mirror, report, requirements, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
 from selmirror.filter import Policy
 from selmirror.progress import Progress
@@ -163,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="network timeout in seconds (30)",
     )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="a TOML file of options (keys are the long option names)",
+    )
     out = p.add_argument_group("output")
     out.add_argument(
         "--local-folder",
@@ -216,6 +223,19 @@ class _LogProgress(Progress):
         log.log(logging.DEBUG if status == "present" else logging.INFO, "%s: %s", status, filename)
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The command line over the config file (``--config``), if there is one."""
+    parser = build_parser()
+    wants = argparse.ArgumentParser(add_help=False)
+    wants.add_argument("--config", type=Path)
+    chosen, _ = wants.parse_known_args(argv)
+    if chosen.config is None:
+        args = parser.parse_intermixed_args(argv)
+        args.config_requirements = []
+        return args
+    return config.merge(parser, argv, config.load(chosen.config, parser))
+
+
 def _on_terminal() -> bool:
     return sys.stderr.isatty()
 
@@ -252,7 +272,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     """Run selmirror; return the exit code."""
     out = stdout or sys.stdout
     try:
-        args = build_parser().parse_intermixed_args(_split_command(list(argv or sys.argv[1:])))
+        args = _parse(_split_command(list(argv if argv is not None else sys.argv[1:])))
         _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
         return _mirror(args, out)
     except SelmirrorError as exc:
@@ -267,6 +287,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
 
 def _mirror(args: argparse.Namespace, out: TextIO) -> int:
     reqs = requirements.collect(args.inputs, args.requirement, args.constraint, cwd=Path.cwd())
+    inline = [requirements.parse_requirement(r, f"{args.config}") for r in args.config_requirements]
+    reqs = dataclasses.replace(reqs, requirements=(*inline, *reqs.requirements))
     if not reqs.requirements:
         raise InputError("nothing to mirror: name a requirement or a requirements file")
     indexes = _indexes(args, reqs.index_url, reqs.extra_index_urls)

@@ -1,0 +1,85 @@
+"""The config file: every option by its long name, paths relative to the file, the command
+line on top, and clear errors naming the file, the line and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from selmirror.cli import _parse
+from selmirror.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "mirror.toml"
+
+
+def test_the_shipped_example_reads() -> None:
+    args = _parse(["--config", str(EXAMPLE)])
+    assert args.config_requirements == ["requests>=2.31,<3", "click==8.1.7"]
+    assert args.requirement == [str(ROOT / "examples" / "../requirements-example.txt")]
+    assert args.local_folder == ROOT / "examples" / "../simple"
+    assert args.platform == ["manylinux_2_28_x86_64", "win_amd64", "macosx_13_0_arm64"]
+    assert args.python_version == ["3.11", "3.12"]
+    assert args.workers == 8
+    assert args.timeout == 30.0
+    assert args.binary_only is False
+
+
+def test_command_line_overrides_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('platform = ["win_amd64"]\nworkers = 3\nbinary-only = true\nlatest = 2\n')
+    args = _parse(["--config", str(cfg), "--platform", "linux", "--source-only", "--all-versions"])
+    assert args.platform == ["linux"]  # replaced, not merged
+    assert args.workers == 3  # from the file
+    assert args.source_only is True
+    assert args.binary_only is False  # the command line chose the other one
+    assert args.all_versions is True
+    assert args.latest == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('workers = 8\nplatfrom = ["linux"]\n', "m.toml:2: unknown key 'platfrom'"),
+        ("workers = 0\n", "m.toml:1: workers = '0': must be at least 1"),
+        ('workers = "many"\n', "m.toml:1: workers = 'many'"),
+        ('binary-only = "yes"\n', "m.toml:1: binary-only must be true or false"),
+        ("platform = 3\n", "m.toml:1: platform must be a string or a list of strings"),
+        ('index = ["a", "b"]\n', "m.toml:1: index takes one value"),
+        ("requirements = [1]\n", "m.toml:1: requirements must be a string or a list"),
+        ("workers = \n", "m.toml: "),
+    ],
+)
+def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(text)
+    with pytest.raises(InputError) as info:
+        _parse(["--config", str(cfg)])
+    assert message in str(info.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read config file"):
+        _parse(["--config", str(tmp_path / "nope.toml")])
+
+
+def test_a_config_file_drives_a_whole_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fakeindex import FakeIndex
+
+    from selmirror.cli import main
+
+    with FakeIndex() as index:
+        index.add_wheel("alpha", "1.0", requires_dist=["beta"])
+        index.add_wheel("beta", "1.0")
+        cfg = tmp_path / "conf" / "m.toml"
+        cfg.parent.mkdir()
+        cfg.write_text(
+            f'requirements = ["alpha"]\nindex = "{index.url}"\nlocal-folder = "../out"\n'
+            'platform = ["linux"]\npython-version = ["3.12"]\n'
+        )
+        assert main(["--config", str(cfg)]) == 0, capsys.readouterr().err
+    assert (tmp_path / "out" / "alpha" / "alpha-1.0-py3-none-any.whl").exists()
+    assert (tmp_path / "out" / "beta" / "beta-1.0-py3-none-any.whl").exists()
