@@ -95,16 +95,28 @@ def render_root_json(names: Sequence[str]) -> bytes:
     return json.dumps(page, indent=1).encode() + b"\n"
 
 
-def write_project(folder: MirrorFolder, name: NormalizedName, files: Sequence[DistFile]) -> Path:
-    """Write both pages of one project; every file listed must already be in place."""
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` atomically unless ``path`` holds it already: an unchanged mirror is
+    left untouched (mtimes, rsync, caches in front of it)."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    atomic_write(path, data)
+    return True
+
+
+def write_project(folder: MirrorFolder, name: NormalizedName, files: Sequence[DistFile]) -> bool:
+    """Write both pages of one project (every file listed must already be in place);
+    ``True`` if either changed. The JSON page goes first: it is what the next run reads."""
     path = folder.prepare(name)
-    atomic_write(path / JSON_PAGE, render_project_json(name, files))
-    atomic_write(path / HTML_PAGE, render_project_html(name, files))
-    return path
+    changed = _write_if_changed(path / JSON_PAGE, render_project_json(name, files))
+    return _write_if_changed(path / HTML_PAGE, render_project_html(name, files)) or changed
 
 
-def write_root(folder: MirrorFolder) -> None:
+def write_root(folder: MirrorFolder) -> bool:
     """Write the root pages listing every project folder that has a page."""
     names = folder.projects()
-    atomic_write(folder.root / JSON_PAGE, render_root_json(names))
-    atomic_write(folder.root / HTML_PAGE, render_root_html(names))
+    changed = _write_if_changed(folder.root / JSON_PAGE, render_root_json(names))
+    return _write_if_changed(folder.root / HTML_PAGE, render_root_html(names)) or changed

@@ -31,6 +31,7 @@ from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.repository import Repository
 from selmirror.resolve import TargetResolution, resolve_all
+from selmirror.state import PageStore, last_run_projects, remember_run
 from selmirror.targets import Target
 from selmirror.upstream import Upstream
 
@@ -115,10 +116,13 @@ def _run_locked(
         workers=options.workers,
         cache_dir=cache,
         mirror=folder.root,
+        store=PageStore(folder.root, read_only=options.dry_run),
         narrow=_named_specifiers(requirements),
         speculate=not options.dry_run,  # a dry run downloads nothing it can avoid
         progress=progress,
     )
+    for name in last_run_projects(folder.root):  # every page the last run needed, at once
+        repo.explore(name, SpecifierSet(), frozenset(), deep=False)
     try:
         try:
             resolved = resolve_all(
@@ -244,9 +248,10 @@ def _download_and_write(
     for name in result.selections:
         done = [o for o in result.outcomes if o.job.file.project == name]
         recorded = folder.recorded(name)  # what the page said before this run
-        write_project(folder, name, _listing(folder, name, recorded, pages[name], done))
-        result.pages_written.append(name)
+        if write_project(folder, name, _listing(folder, name, recorded, pages[name], done)):
+            result.pages_written.append(name)
     write_root(folder)
+    remember_run(folder.root, result.selections)
     result.fail(*[o.error for o in result.outcomes if o.error is not None])
 
 

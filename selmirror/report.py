@@ -34,6 +34,7 @@ def counts(result: RunResult) -> dict[str, Any]:
         ),
         "skipped": dict(skipped_by_category(result).most_common()),
         "unknown_dependencies": unknown_dependencies(result),
+        "pages_rewritten": len(result.pages_written),
         "errors": len(result.errors),
         "seconds": round(result.elapsed, 3),
     }
@@ -151,7 +152,7 @@ def summary(result: RunResult) -> list[str]:
         head = (
             f"{c['projects']} project(s), {c['files']} file(s): {c['downloaded']} downloaded "
             f"({_size(c['bytes_downloaded'])}), {c['present']} already present, "
-            f"{c['failed']} failed"
+            f"{c['failed']} failed, {c['pages_rewritten']} page(s) rewritten"
         )
     lines = [f"{head}; {c['seconds']:.1f}s"]
     if c["skipped"]:

@@ -40,6 +40,7 @@ from selmirror.metadata import (
 from selmirror.models import DistFile
 from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
+from selmirror.state import PageStore
 from selmirror.targets import Target
 from selmirror.upstream import Upstream, check_status
 from selmirror.urls import redact
@@ -63,12 +64,14 @@ class Repository:
         workers: int,
         cache_dir: Path,
         mirror: Path | None = None,
+        store: PageStore | None = None,
         narrow: Mapping[str, SpecifierSet] | None = None,
         speculate: bool = False,
         progress: Progress | None = None,
     ) -> None:
         self.upstream = upstream
         self.mirror = mirror
+        self.store = store
         self.targets = tuple(targets)
         self.policy = policy
         self.cache_dir = cache_dir
@@ -123,7 +126,11 @@ class Repository:
     def page_future(self, name: NormalizedName) -> Future[ProjectPage]:
         def fetch() -> ProjectPage:
             try:
-                return self.upstream.project_page(name)
+                stored = self.store.get(name) if self.store else None
+                page, raw = self.upstream.project_page(name, stored)
+                if self.store is not None and raw is not stored:
+                    self.store.put(name, raw)
+                return page
             finally:
                 self.progress.page_done(name)
 

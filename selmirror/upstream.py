@@ -11,6 +11,7 @@ import os
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
@@ -197,6 +198,16 @@ def _log_retry(url: str) -> Callable[[RetryCallState], None]:
     return log_it
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawPage:
+    """A project page as it came over the wire, and what revalidates it (RFC 9110)."""
+
+    body: bytes
+    content_type: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
 class Upstream:
     """Project pages from one or more indexes, first index that has the project wins.
 
@@ -222,22 +233,36 @@ class Upstream:
         with translated(url, self.timeout):
             return self.retrying().copy(before_sleep=_log_retry(url))(fn)
 
-    def project_page(self, name: NormalizedName) -> ProjectPage:
+    def project_page(
+        self, name: NormalizedName, stored: RawPage | None = None
+    ) -> tuple[ProjectPage, RawPage]:
+        """The page of ``name`` and its raw form. With a ``stored`` copy the request is
+        conditional, and a 304 answer reuses it (the raw form returned is then ``stored``)."""
         for index in self.indexes:
             try:
-                return self._fetch_page(project_url(index, name), name)
+                return self._fetch_page(project_url(index, name), name, stored)
             except ProjectNotFound:
                 continue
         where = ", ".join(redact(i) for i in self.indexes)
         raise ProjectNotFound(f"project {name} not found on {where}")
 
-    def _fetch_page(self, url: str, name: NormalizedName) -> ProjectPage:
-        def attempt() -> tuple[bytes, str, str]:
+    def _fetch_page(
+        self, url: str, name: NormalizedName, stored: RawPage | None
+    ) -> tuple[ProjectPage, RawPage]:
+        headers = {"Accept": ACCEPT}
+        if stored is not None and stored.etag:
+            headers["If-None-Match"] = stored.etag
+        if stored is not None and stored.last_modified:
+            headers["If-Modified-Since"] = stored.last_modified
+
+        def attempt() -> tuple[RawPage, str]:
             with self.session.get(
-                url, headers={"Accept": ACCEPT}, timeout=self.timeout, stream=True
+                url, headers=headers, timeout=self.timeout, stream=True
             ) as response:
                 if response.status_code == 404:
                     raise ProjectNotFound(f"project {name} not found on {redact(url)}")
+                if response.status_code == 304 and stored is not None:
+                    return stored, response.url
                 check_status(response, url)
                 body = bytearray()
                 for chunk in response.iter_content(1 << 16):
@@ -246,9 +271,15 @@ class Upstream:
                         raise UpstreamError(
                             f"page larger than {MAX_PAGE_BYTES >> 20} MiB: {redact(url)}"
                         )
-                content_type = response.headers.get("Content-Type", "")
-                return bytes(body), content_type, response.url
+                raw = RawPage(
+                    body=bytes(body),
+                    content_type=response.headers.get("Content-Type", ""),
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                )
+                return raw, response.url
 
-        body, content_type, final_url = self.call(url, attempt)
-        log.debug("fetched %s (%d bytes, %s)", redact(final_url), len(body), content_type)
-        return parse_page(body, content_type, url=final_url, project=name)
+        raw, final_url = self.call(url, attempt)
+        how = "not modified" if raw is stored else f"{len(raw.body)} bytes"
+        log.debug("fetched %s (%s, %s)", redact(final_url), how, raw.content_type)
+        return parse_page(raw.body, raw.content_type, url=final_url, project=name), raw

@@ -40,7 +40,12 @@ def selmirror(
 
 
 def on_disk(folder: Path) -> set[str]:
-    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+    """Every file under ``folder``, except the mirror's memory between runs (.selmirror/)."""
+    return {
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and ".selmirror" not in p.relative_to(folder).parts
+    }
 
 
 def our_pages(folder: Path, name: str) -> tuple[dict[str, object], dict[str, object]]:

@@ -56,7 +56,7 @@ def _client(*indexes: str) -> Upstream:
 @responses.activate
 def test_asks_for_json_with_pip_accept_header_and_our_user_agent() -> None:
     responses.get(INDEX + "foo/", body=PAGE, content_type=JSON_TYPE)
-    page = _client().project_page(FOO)
+    page = _client().project_page(FOO)[0]
     assert [f.filename for f in page.files] == ["foo-1.0.tar.gz"]
     sent = responses.calls[0].request.headers
     assert sent["Accept"] == ACCEPT
@@ -67,7 +67,7 @@ def test_asks_for_json_with_pip_accept_header_and_our_user_agent() -> None:
 @responses.activate
 def test_index_url_without_trailing_slash() -> None:
     responses.get(INDEX + "foo/", body=PAGE, content_type=JSON_TYPE)
-    _client(INDEX.rstrip("/")).project_page(FOO)
+    _client(INDEX.rstrip("/")).project_page(FOO)[0]
     assert responses.calls[0].request.url == INDEX + "foo/"
 
 
@@ -76,7 +76,7 @@ def test_html_is_accepted() -> None:
     responses.get(
         INDEX + "foo/", body='<a href="foo-1.0.tar.gz">foo-1.0.tar.gz</a>', content_type="text/html"
     )
-    assert _client().project_page(FOO).files[0].filename == "foo-1.0.tar.gz"
+    assert _client().project_page(FOO)[0].files[0].filename == "foo-1.0.tar.gz"
 
 
 @responses.activate(registry=registries.OrderedRegistry)
@@ -84,7 +84,7 @@ def test_503_then_200_is_retried() -> None:
     responses.get(INDEX + "foo/", status=503)
     responses.get(INDEX + "foo/", status=503)
     responses.get(INDEX + "foo/", body=PAGE, content_type=JSON_TYPE)
-    assert _client().project_page(FOO).files
+    assert _client().project_page(FOO)[0].files
     assert len(responses.calls) == 3
 
 
@@ -92,14 +92,14 @@ def test_503_then_200_is_retried() -> None:
 def test_connection_error_then_success() -> None:
     responses.get(INDEX + "foo/", body=requests.ConnectionError("reset"))
     responses.get(INDEX + "foo/", body=PAGE, content_type=JSON_TYPE)
-    assert _client().project_page(FOO).files
+    assert _client().project_page(FOO)[0].files
 
 
 @responses.activate
 def test_persistent_5xx_gives_up_with_one_line() -> None:
     responses.get(INDEX + "foo/", status=502)
     with pytest.raises(UpstreamError, match=r"HTTP 502 from https://idx.example/simple/foo/"):
-        _client().project_page(FOO)
+        _client().project_page(FOO)[0]
     assert len(responses.calls) == 3
 
 
@@ -107,7 +107,7 @@ def test_persistent_5xx_gives_up_with_one_line() -> None:
 def test_404_is_an_answer_not_retried() -> None:
     responses.get(INDEX + "foo/", status=404)
     with pytest.raises(ProjectNotFound, match=r"project foo not found on https://idx\.example"):
-        _client().project_page(FOO)
+        _client().project_page(FOO)[0]
     assert len(responses.calls) == 1
 
 
@@ -118,8 +118,8 @@ def test_first_index_that_has_the_project_wins() -> None:
     responses.get(other + "foo/", body=PAGE, content_type=JSON_TYPE)
     responses.get(INDEX + "bar/", body=PAGE.replace('"foo', '"bar'), content_type=JSON_TYPE)
     client = _client(INDEX, other)
-    assert client.project_page(FOO).url == other + "foo/"
-    client.project_page(NormalizedName("bar"))
+    assert client.project_page(FOO)[0].url == other + "foo/"
+    client.project_page(NormalizedName("bar"))[0]
     assert not any(c.request.url == other + "bar/" for c in responses.calls)
 
 
@@ -129,7 +129,7 @@ def test_credentials_never_appear_in_errors() -> None:
     responses.get(INDEX + "foo/", status=401)
     responses.get(secret_index + "foo/", status=401)
     with pytest.raises(UpstreamError) as info:
-        _client(secret_index).project_page(FOO)
+        _client(secret_index).project_page(FOO)[0]
     assert "s3cret" not in str(info.value)
     assert "alice" not in str(info.value)
     assert "401" in str(info.value)
@@ -142,21 +142,21 @@ def test_credentials_never_appear_in_errors() -> None:
 def test_timeout_is_an_upstream_error() -> None:
     responses.get(INDEX + "foo/", body=requests.ReadTimeout("slow"))
     with pytest.raises(UpstreamError, match="timed out after 5s"):
-        _client().project_page(FOO)
+        _client().project_page(FOO)[0]
 
 
 @responses.activate
 def test_wrong_content_type() -> None:
     responses.get(INDEX + "foo/", body=PAGE, content_type="application/octet-stream")
     with pytest.raises(UpstreamError, match="unexpected Content-Type"):
-        _client().project_page(FOO)
+        _client().project_page(FOO)[0]
 
 
 @responses.activate
 def test_relative_urls_resolve_against_the_final_url() -> None:
     responses.get(INDEX + "foo/", status=301, headers={"Location": "https://cdn.example/s/foo/"})
     responses.get("https://cdn.example/s/foo/", body=PAGE, content_type=JSON_TYPE)
-    page = _client().project_page(FOO)
+    page = _client().project_page(FOO)[0]
     assert page.files[0].url == "https://cdn.example/s/foo/foo-1.0.tar.gz"
 
 
@@ -169,3 +169,23 @@ def test_retry_after_is_honoured_and_capped() -> None:
     assert wait_for("7") == 7.0
     assert wait_for("3600") == 60.0
     assert 0 < wait_for(None) <= 31
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_conditional_request_reuses_the_stored_page_on_304() -> None:
+    responses.get(
+        INDEX + "foo/",
+        body=PAGE,
+        content_type=JSON_TYPE,
+        headers={"ETag": '"v1"', "Last-Modified": "Sun, 22 Nov 2026 10:00:00 GMT"},
+    )
+    responses.get(INDEX + "foo/", status=304)
+    client = _client()
+    first, raw = client.project_page(FOO)
+    assert raw.etag == '"v1"'
+    second, again = client.project_page(FOO, raw)
+    assert again is raw  # nothing new came over the wire
+    assert [f.filename for f in second.files] == [f.filename for f in first.files]
+    sent = responses.calls[1].request.headers
+    assert sent["If-None-Match"] == '"v1"'
+    assert sent["If-Modified-Since"] == "Sun, 22 Nov 2026 10:00:00 GMT"
