@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from selmirror import localfiles
@@ -121,7 +121,16 @@ def _run_locked(
         speculate=not options.dry_run,  # a dry run downloads nothing it can avoid
         progress=progress,
     )
-    for name in last_run_projects(folder.root):  # every page the last run needed, at once
+    # the named projects first (the resolver starts with them), then every other page the
+    # last run needed, at once, instead of level by level as dependencies are discovered
+    for root in requirements.requirements:
+        repo.explore(
+            root.name,
+            root.requirement.specifier,
+            frozenset(canonicalize_name(e) for e in root.requirement.extras),
+            deep=options.follow_deps,
+        )
+    for name in last_run_projects(folder.root):
         repo.explore(name, SpecifierSet(), frozenset(), deep=False)
     try:
         try:
