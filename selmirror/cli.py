@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from selmirror import __version__, config, mirror, report, requirements, upstream
+from selmirror import __version__, commands, config, mirror, report, requirements, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
 from selmirror.filter import Policy
 from selmirror.progress import Progress
@@ -26,7 +26,9 @@ from selmirror.urls import redact
 log = logging.getLogger("selmirror")
 
 PYPI = "https://pypi.org/simple/"
-FUTURE_COMMANDS = ("verify", "index", "export", "import", "serve", "prune", "sync")
+MIRROR_COMMANDS = ("mirror", "sync", "prune")  # share the mirror's options
+OTHER_COMMANDS = ("verify", "index", "export", "import")
+FUTURE_COMMANDS = ("serve",)
 
 
 def _positive(text: str) -> int:
@@ -54,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="selmirror",
         description="Mirror exactly the named requirements from a Python package index into "
         "a static simple index that pip and uv install from offline.",
-        usage="selmirror [mirror] [REQUIREMENT | FILE ...] [options]",
+        usage="selmirror [mirror|sync|prune] [REQUIREMENT | FILE ...] [options]\n"
+        "       selmirror verify|index|export|import [options]  (see selmirror COMMAND --help)",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -179,6 +182,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="the simple root to write (./simple)",
     )
     out.add_argument("--dry-run", action="store_true", help="decide and report, write nothing")
+    out.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove files the requirements no longer need (after the sync)",
+    )
+    out.add_argument(
+        "--keep-latest",
+        type=_positive,
+        metavar="N",
+        help="when pruning, keep the N newest versions of each named project",
+    )
+    out.add_argument(
+        "--include-local",
+        action="store_true",
+        help="when pruning, also remove files placed by hand",
+    )
+    out.add_argument(
+        "--diff-file",
+        type=Path,
+        metavar="PATH",
+        help="write the paths this run added or changed, one per line",
+    )
     out.add_argument("--report", metavar="FILE|-", help="write a JSON report ('-': stdout)")
     out.add_argument(
         "--ignore-errors", action="store_true", help="go on past failures (still exits non-zero)"
@@ -202,15 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _split_command(argv: list[str]) -> list[str]:
-    if argv and argv[0] == "mirror":
-        return argv[1:]
+def _split_command(argv: list[str]) -> tuple[str, list[str]]:
+    """``(command, its arguments)``; no command word means ``mirror``."""
+    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS):
+        return argv[0], argv[1:]
     if argv and argv[0] in FUTURE_COMMANDS:
         raise InputError(
             f"'{argv[0]}' is reserved for a selmirror command that is not available yet",
             hint=f"to mirror a project named {argv[0]!r}, write: selmirror mirror {argv[0]}",
         )
-    return argv
+    return "mirror", argv
 
 
 class _LogProgress(Progress):
@@ -272,7 +298,13 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     """Run selmirror; return the exit code."""
     out = stdout or sys.stdout
     try:
-        args = _parse(_split_command(list(argv if argv is not None else sys.argv[1:])))
+        command, rest = _split_command(list(argv if argv is not None else sys.argv[1:]))
+        if command in OTHER_COMMANDS:
+            args = commands.parse(command, rest)
+            _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
+            return commands.run(args, out)
+        args = _parse(rest)
+        args.command = command
         _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
         return _mirror(args, out)
     except SelmirrorError as exc:
@@ -315,6 +347,11 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
         ),
         workers=args.workers,
         dry_run=args.dry_run,
+        download=args.command != "prune",
+        prune=args.prune or args.command == "prune",
+        keep_latest=args.keep_latest,
+        include_local=args.include_local,
+        diff_file=args.diff_file,
         keep_going=args.ignore_errors,
         lock_timeout=args.lock_timeout,
     )

@@ -118,6 +118,7 @@ class Downloader:
                 digests, fetched = fetch_verified(self.upstream, job, dest, self.progress)
             record = replace(
                 f,
+                origin="upstream",
                 hashes={"sha256": digests["sha256"]},
                 size=dest.stat().st_size,
                 core_metadata=self._sidecar(job, dest, reuse=fetched == 0),

@@ -8,7 +8,7 @@ behind any web server and under any URL prefix. Everything upstream-controlled i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,8 @@ def _json_file(f: DistFile) -> dict[str, Any]:
         entry["upload-time"] = f.upload_time  # omitted when unknown: "" breaks uv
     sha = (f.core_metadata or {}).get("sha256")
     entry["core-metadata"] = {"sha256": sha} if sha else False
+    if f.origin:
+        entry["_origin"] = f.origin  # a private key (PEP 691): clients ignore it
     return entry
 
 
@@ -115,8 +117,9 @@ def write_project(folder: MirrorFolder, name: NormalizedName, files: Sequence[Di
     return _write_if_changed(path / HTML_PAGE, render_project_html(name, files)) or changed
 
 
-def write_root(folder: MirrorFolder) -> bool:
-    """Write the root pages listing every project folder that has a page."""
-    names = folder.projects()
+def write_root(folder: MirrorFolder, *, exclude: Collection[str] = ()) -> bool:
+    """Write the root pages listing every project folder that has a page (but ``exclude``:
+    folders about to go)."""
+    names = [n for n in folder.projects() if n not in exclude]
     changed = _write_if_changed(folder.root / JSON_PAGE, render_root_json(names))
     return _write_if_changed(folder.root / HTML_PAGE, render_root_html(names)) or changed

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
 
 from selmirror import hashes
 from selmirror.folder import atomic_write
@@ -57,11 +58,13 @@ def record_from_disk(path: Path, project: NormalizedName) -> DistFile | None:
     try:
         if probe.kind == "wheel":
             data = wheel_metadata(path, path.name)
-            atomic_write(path.with_name(path.name + ".metadata"), data)
+            atomic_write(path.with_name(path.name + ".metadata"), data, sync=False)
             core = {"sha256": hashlib.sha256(data).hexdigest()}
+            requires_python = parse_email(data)[0].get("requires_python")
         else:
-            data = sdist_pkg_info(path, path.name)
-        requires_python = parse_email(data)[0].get("requires_python")
+            raw = parse_email(sdist_pkg_info(path, path.name))[0]
+            if _trusted(raw.get("metadata_version"), raw.get("dynamic", [])):
+                requires_python = raw.get("requires_python")
     except BadDistribution as exc:
         log.warning("%s", exc)
     return DistFile(
@@ -75,4 +78,14 @@ def record_from_disk(path: Path, project: NormalizedName) -> DistFile | None:
         requires_python=requires_python,
         size=path.stat().st_size,
         core_metadata=core,
+        origin="local",
     )
+
+
+def _trusted(metadata_version: str | None, dynamic: list[str]) -> bool:
+    """An sdist's Requires-Python counts from Metadata-Version 2.2 on, unless Dynamic."""
+    try:
+        new_enough = Version(metadata_version or "1.0") >= Version("2.2")
+    except InvalidVersion:
+        return False
+    return new_enough and "requires-python" not in {d.lower() for d in dynamic}

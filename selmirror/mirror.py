@@ -20,11 +20,11 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from selmirror import localfiles
+from selmirror import localfiles, prune
 from selmirror.download import Downloader, Job, Outcome, plan
 from selmirror.errors import SelmirrorError
 from selmirror.filter import Policy, Selection, select
-from selmirror.folder import TMP_PREFIX, MirrorFolder
+from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder, atomic_write
 from selmirror.index_writer import write_project, write_root
 from selmirror.models import DistFile, RequirementSet
 from selmirror.pages import ProjectPage
@@ -50,6 +50,11 @@ class Options:
     dry_run: bool = False
     keep_going: bool = False
     lock_timeout: float = 300.0
+    download: bool = True  # False for ``selmirror prune``: decide, remove, fetch nothing
+    prune: bool = False
+    keep_latest: int | None = None
+    include_local: bool = False
+    diff_file: Path | None = None
 
 
 @dataclass(kw_only=True)
@@ -64,6 +69,8 @@ class RunResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[SelmirrorError] = field(default_factory=list)
     pages_written: list[NormalizedName] = field(default_factory=list)
+    root_written: bool = False
+    pruned: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
 
@@ -153,12 +160,54 @@ def _run_locked(
         pages = repo.pages()
         result.selections = _select(pages, result.resolutions, requirements, options)
         jobs = _jobs(folder, result, repo)
-        if options.dry_run:
+        if options.dry_run or not options.download:
             result.outcomes = [plan(job, folder) for job in jobs]
         else:
             _download_and_write(folder, upstream, pages, jobs, result, progress)
+        if options.prune:
+            _prune(folder, requirements, result)
+        if options.diff_file is not None and not options.dry_run:
+            atomic_write(options.diff_file, "".join(f"{p}\n" for p in _changed(result)).encode())
     finally:
         repo.close()
+
+
+def _prune(folder: MirrorFolder, requirements: RequirementSet, result: RunResult) -> None:
+    """Remove what the current requirements no longer need (``--prune``, ``prune``)."""
+    options = result.options
+    if result.errors:
+        log.warning("not pruning: this run had errors, so it does not know all it needs")
+        return
+    needed = {name: {f.filename for f in s.kept} for name, s in result.selections.items()}
+    named = {root.name for root in requirements.requirements}
+    removal = prune.plan(
+        folder,
+        needed,
+        named=named,
+        keep_latest=options.keep_latest,
+        include_local=options.include_local,
+    )
+    result.pruned = removal.paths
+    for path in result.pruned:
+        log.info("%s %s", "would prune" if options.dry_run else "pruning", path)
+    if not options.dry_run:
+        prune.apply(folder, removal)
+
+
+def _changed(result: RunResult) -> list[str]:
+    """The paths this run added or changed, relative to the mirror (``--diff-file``)."""
+    paths = set()
+    for o in result.outcomes:
+        if o.status == "downloaded" and o.record is not None:
+            f = o.record
+            paths.add(f"{f.project}/{f.filename}")
+            if f.core_metadata:
+                paths.add(f"{f.project}/{f.filename}.metadata")
+    for name in result.pages_written:
+        paths |= {f"{name}/{HTML_PAGE}", f"{name}/{JSON_PAGE}"}
+    if result.root_written:
+        paths |= {HTML_PAGE, JSON_PAGE}
+    return sorted(paths)
 
 
 def _named_specifiers(requirements: RequirementSet) -> dict[str, SpecifierSet]:
@@ -259,7 +308,7 @@ def _download_and_write(
         recorded = folder.recorded(name)  # what the page said before this run
         if write_project(folder, name, _listing(folder, name, recorded, pages[name], done)):
             result.pages_written.append(name)
-    write_root(folder)
+    result.root_written = write_root(folder)
     remember_run(folder.root, result.selections)
     result.fail(*[o.error for o in result.outcomes if o.error is not None])
 

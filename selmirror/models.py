@@ -61,6 +61,9 @@ class DistFile:
     size: int | None = None
     upload_time: str | None = None
     core_metadata: Mapping[str, str] | None = None
+    # in the mirror's own pages: "upstream" (selmirror downloaded it) or "local" (found on
+    # disk: placed by hand); prune and import only ever remove "upstream" files
+    origin: str | None = None
 
     @property
     def sha256(self) -> str | None:

@@ -68,6 +68,7 @@ def dist_file(
     size: object = None,
     upload_time: object = None,
     core_metadata: object = None,
+    origin: object = None,
     schemes: tuple[str, ...] = ("http", "https"),
 ) -> DistFile:
     """The one validating constructor of :class:`DistFile`; raises :class:`FileRefused`."""
@@ -106,6 +107,7 @@ def dist_file(
         if isinstance(upload_time, str) and _UPLOAD_TIME.fullmatch(upload_time)
         else None,
         core_metadata=_core_metadata(core_metadata) if kind == "wheel" else None,
+        origin=origin if origin in ("upstream", "local") else None,
     )
 
 
@@ -470,6 +472,7 @@ def _json_fields(item: dict[str, Any]) -> dict[str, Any]:
         "core_metadata": item.get(
             "core-metadata", item.get("dist-info-metadata", item.get("data-dist-info-metadata"))
         ),
+        "origin": item.get("_origin"),  # private key (leading "_"): selmirror's own pages
     }
 
 

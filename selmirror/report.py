@@ -112,6 +112,7 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
             "latest": options.policy.latest,
         },
         "targets": targets,
+        "pruned": list(result.pruned),
         "skipped_targets": [e.message for e in result.skipped_targets],
         "projects": projects,
         "errors": [
@@ -157,6 +158,9 @@ def summary(result: RunResult) -> list[str]:
     lines = [f"{head}; {c['seconds']:.1f}s"]
     if c["skipped"]:
         lines.append("skipped: " + ", ".join(f"{n} {k}" for k, n in c["skipped"].items()))
+    if result.pruned:
+        verb = "would prune" if result.options.dry_run else "pruned"
+        lines.append(f"{verb} {len(result.pruned)} file(s)")
     for skipped in result.skipped_targets:
         lines.append(f"skipped (matrix targets it cannot serve): {skipped.message}")
     for unknown in unknown_dependencies(result):

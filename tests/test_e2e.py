@@ -529,7 +529,7 @@ def test_lying_metadata_hash_falls_back_to_the_wheel(
     [
         (["-e", "."], "error: "),
         (["--platform", "Bad Tag", "alpha"], "error: --platform 'Bad Tag'"),
-        (["verify"], "error: 'verify' is reserved"),
+        (["serve"], "error: 'serve' is reserved"),
         (["bad.txt"], "error: bad.txt:2: editable requirements (-e) are not supported"),
         (["alpha @ https://x.example/a.whl"], "error: command line: direct URL"),
         ([], "error: nothing to mirror"),
