@@ -144,7 +144,7 @@ def _repair(
         elif problem.kind == "page" and problem.project:
             touched.add(problem.project)
     if touched or any(p.kind == "page" for p in problems):
-        indexer.index(folder, full=True)
+        indexer.index(folder, full=True, rewrite=True)
 
 
 def _refetch(folder: MirrorFolder, client: upstream.Upstream, problem: verify.Problem) -> None:

@@ -82,7 +82,7 @@ def render_project_json(name: NormalizedName, files: Iterable[DistFile]) -> byte
         "versions": [str(v) for v in versions],
         "files": [_json_file(f) for f in ordered],
     }
-    return json.dumps(page, indent=1).encode() + b"\n"
+    return json.dumps(page).encode() + b"\n"  # no indent: the C encoder, 5x faster
 
 
 def render_root_html(names: Sequence[str]) -> bytes:
@@ -94,7 +94,7 @@ def render_root_html(names: Sequence[str]) -> bytes:
 
 def render_root_json(names: Sequence[str]) -> bytes:
     page = {"meta": {"api-version": API_VERSION}, "projects": [{"name": n} for n in sorted(names)]}
-    return json.dumps(page, indent=1).encode() + b"\n"
+    return json.dumps(page).encode() + b"\n"  # no indent: the C encoder, 5x faster
 
 
 def _write_if_changed(path: Path, data: bytes) -> bool:

@@ -36,8 +36,10 @@ class IndexResult:
     root_rewritten: bool = False
 
 
-def index(folder: MirrorFolder, *, full: bool = False) -> IndexResult:
-    """Bring every project page in line with its folder; ``full`` reads every folder."""
+def index(folder: MirrorFolder, *, full: bool = False, rewrite: bool = False) -> IndexResult:
+    """Bring every project page in line with its folder; ``full`` reads every folder, and
+    ``rewrite`` renders every page even when its records did not change (``verify
+    --repair``: the HTML twin may be the broken one)."""
     result = IndexResult()
     seen = {} if full else _load_state(folder.root)
     now: dict[str, int] = {}
@@ -57,7 +59,7 @@ def index(folder: MirrorFolder, *, full: bool = False) -> IndexResult:
                 now[name] = mtime
                 continue
             result.scanned.append(name)
-            if _reindex(folder, name, result):
+            if _reindex(folder, name, result, rewrite=rewrite):
                 result.rewritten.append(name)
             now[name] = os.stat(entry.path).st_mtime_ns  # after our own page writes
     result.root_rewritten = write_root(folder)
@@ -65,7 +67,9 @@ def index(folder: MirrorFolder, *, full: bool = False) -> IndexResult:
     return result
 
 
-def _reindex(folder: MirrorFolder, name: NormalizedName, result: IndexResult) -> bool:
+def _reindex(
+    folder: MirrorFolder, name: NormalizedName, result: IndexResult, *, rewrite: bool
+) -> bool:
     directory = folder.project_dir(name)
     records = folder.recorded(name)
     listing: dict[str, DistFile] = {}
@@ -76,14 +80,17 @@ def _reindex(folder: MirrorFolder, name: NormalizedName, result: IndexResult) ->
             continue  # gone from the folder: gone from the page
         if record.size == size and (record.kind != "wheel" or _sidecar_ok(directory, record)):
             listing[filename] = record  # recorded and unchanged in size: no re-hash
+    base = directory.resolve().as_uri() + "/"
     for path in localfiles.candidates(directory, set(listing)):
-        found = localfiles.record_from_disk(path, name)
+        found = localfiles.record_from_disk(path, name, page_url=base)
         if found is not None:
             old = records.get(found.filename)
             if old is not None and old.sha256 == found.sha256:
                 found = _keep_facts(old, found)
             listing[found.filename] = found
             result.hashed += 1
+    if not rewrite and listing == records and (directory / HTML_PAGE).is_file():
+        return False  # the page already says exactly this: nothing to render
     return write_project(folder, name, list(listing.values()))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 from packaging.metadata import parse_email
@@ -27,18 +28,21 @@ _SKIP_SUFFIXES = (".metadata", ".html", ".v1_json")
 
 def candidates(folder: Path, known: set[str]) -> list[Path]:
     """Files in ``folder`` that may be distributions not listed in ``known``."""
-    return [
-        p
-        for p in sorted(folder.iterdir())
-        if p.is_file()
-        and not p.is_symlink()
-        and not p.name.startswith(".")
-        and not p.name.endswith(_SKIP_SUFFIXES)
-        and p.name not in known
-    ]
+    with os.scandir(folder) as entries:  # d_type: no stat per entry
+        names = [
+            e.name
+            for e in entries
+            if e.is_file(follow_symlinks=False)
+            and not e.name.startswith(".")
+            and not e.name.endswith(_SKIP_SUFFIXES)
+            and e.name not in known
+        ]
+    return [folder / name for name in sorted(names)]
 
 
-def record_from_disk(path: Path, project: NormalizedName) -> DistFile | None:
+def record_from_disk(
+    path: Path, project: NormalizedName, *, page_url: str | None = None
+) -> DistFile | None:
     """Describe ``path`` as a page entry (writing its ``.metadata`` if a wheel); ``None`` if
     it is not a distribution of ``project``."""
     try:
@@ -46,7 +50,7 @@ def record_from_disk(path: Path, project: NormalizedName) -> DistFile | None:
             project=project,
             filename=path.name,
             url=path.name,
-            page_url=path.parent.resolve().as_uri() + "/",
+            page_url=page_url or path.parent.resolve().as_uri() + "/",
             hashes_raw={},
             schemes=("file",),
         )

@@ -44,6 +44,7 @@ SUPPORTED_MINOR = 4
 # A filename is one path component of these characters (wheel and sdist names need no others).
 _SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 _UNSUPPORTED_SUFFIXES = (".egg", ".exe", ".msi", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".rpm")
+_PLAIN_LINK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!%-]*")  # no "/", ":", "?" or "."-only
 _UPLOAD_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
 
 
@@ -123,8 +124,16 @@ def _resolve(page_url: str, url: str) -> tuple[str, str, str]:
         return link, fragment, "https"
     if head.startswith("http://"):
         return link, fragment, "http"
+    if _PLAIN_LINK.fullmatch(link) and page_url.endswith("/"):
+        # a bare file name beside the page, as selmirror writes them: no urljoin needed
+        return page_url.partition("#")[0].partition("?")[0] + link, fragment, _scheme(page_url)
     absolute = urljoin(page_url, link)
     return absolute, fragment, urlsplit(absolute).scheme.lower()
+
+
+@functools.lru_cache(maxsize=256)
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower()
 
 
 def filename_of(url: str) -> str:
