@@ -62,8 +62,11 @@ def index(folder: MirrorFolder, *, full: bool = False, rewrite: bool = False) ->
             if _reindex(folder, name, result, rewrite=rewrite):
                 result.rewritten.append(name)
             now[name] = os.stat(entry.path).st_mtime_ns  # after our own page writes
-    result.root_rewritten = write_root(folder)
-    _save_state(folder.root, now)
+    same_projects = not full and set(now) == set(seen) and (folder.root / HTML_PAGE).is_file()
+    if not same_projects:  # the root lists project names: only a new or gone one changes it
+        result.root_rewritten = write_root(folder)
+    if now != seen:
+        _save_state(folder.root, now)
     return result
 
 
