@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from selmirror import __version__, commands, config, mirror, report, requirements, upstream
+from selmirror import __version__, mirror, report, requirements, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
 from selmirror.filter import Policy
 from selmirror.progress import Progress
@@ -259,6 +259,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         args = parser.parse_intermixed_args(argv)
         args.config_requirements = []
         return args
+    from selmirror import config
+
     return config.merge(parser, argv, config.load(chosen.config, parser))
 
 
@@ -300,6 +302,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     try:
         command, rest = _split_command(list(argv if argv is not None else sys.argv[1:]))
         if command in OTHER_COMMANDS:
+            from selmirror import commands  # only their users pay for tarfile and the rest
+
             args = commands.parse(command, rest)
             _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
             return commands.run(args, out)

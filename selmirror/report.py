@@ -68,8 +68,15 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
             "versions": {t: [str(v) for v in vs] for t, vs in selection.versions.items()},
             "files": files,
             "rejected": [
-                {"filename": r.filename, "category": r.category, "reason": r.reason}
-                for r in selection.rejections()
+                *(
+                    {"filename": r.filename, "category": r.category, "reason": r.reason}
+                    for r in selection.rejected
+                ),
+                *(
+                    {"filename": n, "category": "version", "reason": f"{n}: version {v} not chosen"}
+                    for v, names in selection.unchosen
+                    for n in names
+                ),
             ],
         }
     targets = [
@@ -128,7 +135,8 @@ def unknown_dependencies(result: RunResult) -> list[str]:
 
 
 def dumps(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=2)
+    # no indent: json's C encoder (W3's report lists 68,000 rejected files; 0.5 s with indent)
+    return json.dumps(document)
 
 
 def _size(n: int) -> str:
