@@ -352,6 +352,7 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
         workers=args.workers,
         dry_run=args.dry_run,
         download=args.command != "prune",
+        detailed=bool(args.report),
         prune=args.prune or args.command == "prune",
         keep_latest=args.keep_latest,
         include_local=args.include_local,

@@ -7,12 +7,14 @@ requirements -> resolution per target (pages and metadata from upstream) -> sele
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from selmirror import localfiles, prune
+from selmirror import __version__, localfiles, prune
 from selmirror.download import Downloader, Job, Outcome, plan
 from selmirror.errors import SelmirrorError
 from selmirror.filter import Policy, Selection, select
@@ -31,9 +33,9 @@ from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.repository import Repository
 from selmirror.resolve import TargetResolution, resolve_all
-from selmirror.state import PageStore, last_run_projects, remember_run
+from selmirror.state import LastRun, PageStore, fingerprint, last_run, remember_run
 from selmirror.targets import Target
-from selmirror.upstream import Upstream
+from selmirror.upstream import RawPage, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class Options:
     keep_going: bool = False
     lock_timeout: float = 300.0
     download: bool = True  # False for ``selmirror prune``: decide, remove, fetch nothing
+    detailed: bool = False  # a full account is wanted (--report): no shortcut when unchanged
     prune: bool = False
     keep_latest: int | None = None
     include_local: bool = False
@@ -70,6 +73,7 @@ class RunResult:
     errors: list[SelmirrorError] = field(default_factory=list)
     pages_written: list[NormalizedName] = field(default_factory=list)
     root_written: bool = False
+    unchanged: dict[str, int] | None = None  # nothing to do: the last run's counts
     pruned: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
@@ -116,6 +120,15 @@ def _run_locked(
     result: RunResult,
 ) -> None:
     """The stages, in order, once the folder is ours (or for a dry run)."""
+    store = PageStore(folder.root, read_only=options.dry_run)
+    memory = last_run(folder.root)
+    inputs = _inputs(requirements, upstream, options)
+    fetched = _early_pages(upstream, store, memory, options)
+    if fetched and _unchanged(folder, memory, inputs, fetched):
+        result.unchanged = memory.summary
+        if options.diff_file is not None and not options.dry_run:
+            atomic_write(options.diff_file, b"")
+        return
     repo = Repository(
         upstream,
         targets=options.targets,
@@ -123,7 +136,8 @@ def _run_locked(
         workers=options.workers,
         cache_dir=cache,
         mirror=folder.root,
-        store=PageStore(folder.root, read_only=options.dry_run),
+        store=store,
+        fetched=fetched,
         narrow=_named_specifiers(requirements),
         speculate=not options.dry_run,  # a dry run downloads nothing it can avoid
         progress=progress,
@@ -137,7 +151,7 @@ def _run_locked(
             frozenset(canonicalize_name(e) for e in root.requirement.extras),
             deep=options.follow_deps,
         )
-    for name in last_run_projects(folder.root):
+    for name in memory.projects:
         repo.explore(name, SpecifierSet(), frozenset(), deep=False)
     try:
         try:
@@ -166,6 +180,11 @@ def _run_locked(
             _download_and_write(folder, upstream, pages, jobs, result, progress)
         if options.prune:
             _prune(folder, requirements, result)
+        if not options.dry_run and options.download:
+            done_well = not result.errors and not result.skipped_targets
+            print_ = fingerprint(inputs, repo.digests) if done_well else None
+            summary = {"projects": len(result.selections), "files": len(result.outcomes)}
+            remember_run(folder.root, repo.digests, fingerprint=print_, summary=summary)
         if options.diff_file is not None and not options.dry_run:
             atomic_write(options.diff_file, "".join(f"{p}\n" for p in _changed(result)).encode())
     finally:
@@ -208,6 +227,67 @@ def _changed(result: RunResult) -> list[str]:
     if result.root_written:
         paths |= {HTML_PAGE, JSON_PAGE}
     return sorted(paths)
+
+
+def _inputs(requirements: RequirementSet, upstream: Upstream, options: Options) -> object:
+    """Everything besides upstream pages that decides what a run mirrors."""
+    return {
+        "selmirror": __version__,
+        "requirements": [(str(r.requirement), sorted(r.hashes)) for r in requirements.requirements],
+        "constraints": [str(r.requirement) for r in requirements.constraints],
+        "pre": requirements.pre,
+        "indexes": list(upstream.indexes),
+        "targets": [t.label for t in options.targets],
+        "abis": [list(t.abis) for t in options.targets],
+        "all_files": options.all_files,
+        "optional_targets": options.optional_targets,
+        "follow_deps": options.follow_deps,
+        "policy": [
+            options.policy.binary_only,
+            options.policy.source_only,
+            options.policy.prereleases,
+            options.policy.latest,
+        ],
+    }
+
+
+def _early_pages(
+    upstream: Upstream, store: PageStore, memory: LastRun, options: Options
+) -> dict[NormalizedName, tuple[RawPage, str]]:
+    """When the last run left a fingerprint: every page it read, fetched at once (the
+    resolution reuses them if something did change)."""
+    if memory.fingerprint is None or options.detailed or options.prune or not options.download:
+        return {}
+
+    def one(name: NormalizedName) -> tuple[RawPage, str]:
+        return upstream.fetch_raw(name, store.get(name))
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+            return dict(zip(memory.projects, pool.map(one, memory.projects), strict=True))
+    except SelmirrorError:
+        return {}  # the full run will say what is wrong, where
+
+
+def _unchanged(
+    folder: MirrorFolder,
+    memory: LastRun,
+    inputs: object,
+    fetched: dict[NormalizedName, tuple[RawPage, str]],
+) -> bool:
+    """Same inputs, same pages, every file still in place: the last run's result stands."""
+    digests = {n: hashlib.sha256(raw.body).hexdigest() for n, (raw, _) in fetched.items()}
+    if fingerprint(inputs, digests) != memory.fingerprint:
+        return False
+    for name in memory.projects:
+        directory = folder.project_dir(name)
+        for filename, record in folder.recorded(name).items():
+            try:
+                if (directory / filename).stat().st_size != record.size:
+                    return False
+            except FileNotFoundError:
+                return False
+    return True
 
 
 def _named_specifiers(requirements: RequirementSet) -> dict[str, SpecifierSet]:
@@ -309,7 +389,6 @@ def _download_and_write(
         if write_project(folder, name, _listing(folder, name, recorded, pages[name], done)):
             result.pages_written.append(name)
     result.root_written = write_root(folder)
-    remember_run(folder.root, result.selections)
     result.fail(*[o.error for o in result.outcomes if o.error is not None])
 
 

@@ -150,6 +150,13 @@ def _size(n: int) -> str:
 
 def summary(result: RunResult) -> list[str]:
     """Closing lines: projects, files, bytes, skipped by reason, errors, time."""
+    if result.unchanged is not None:
+        last = result.unchanged
+        return [
+            f"nothing changed upstream or in the requirements: {last.get('projects', 0)} "
+            f"project(s), {last.get('files', 0)} file(s) in place, 0 downloaded, "
+            f"0 page(s) rewritten; {result.elapsed:.1f}s"
+        ]
     c = counts(result)
     if result.options.dry_run:
         head = (

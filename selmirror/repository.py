@@ -42,7 +42,7 @@ from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.state import PageStore
 from selmirror.targets import Target
-from selmirror.upstream import Upstream, check_status
+from selmirror.upstream import RawPage, Upstream, check_status
 from selmirror.urls import redact
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class Repository:
         cache_dir: Path,
         mirror: Path | None = None,
         store: PageStore | None = None,
+        fetched: Mapping[NormalizedName, tuple[RawPage, str]] | None = None,
         narrow: Mapping[str, SpecifierSet] | None = None,
         speculate: bool = False,
         progress: Progress | None = None,
@@ -72,6 +73,8 @@ class Repository:
         self.upstream = upstream
         self.mirror = mirror
         self.store = store
+        self._fetched = dict(fetched or {})  # raw pages read before the resolution began
+        self.digests: dict[NormalizedName, str] = {}  # sha256 of every page read
         self.targets = tuple(targets)
         self.policy = policy
         self.cache_dir = cache_dir
@@ -127,7 +130,11 @@ class Repository:
         def fetch() -> ProjectPage:
             try:
                 stored = self.store.get(name) if self.store else None
-                page, raw = self.upstream.project_page(name, stored)
+                early = self._fetched.get(name)
+                page, raw = self.upstream.project_page(name, stored, early)
+                digest = hashlib.sha256(raw.body).hexdigest()
+                with self._lock:
+                    self.digests[name] = digest
                 if self.store is not None and raw is not stored:
                     self.store.put(name, raw)
                 return page

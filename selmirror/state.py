@@ -3,8 +3,9 @@
 - ``pages/<project>.json`` and ``.body``: the upstream page as last fetched, with its
   validators (ETag, Last-Modified), so the next run asks "has it changed?" and reuses the
   stored page on a 304;
-- ``last-run.json``: the projects the last run needed, so the next one fetches all their
-  pages at once instead of discovering them level by level.
+- ``last-run.json``: the pages the last run read, so the next one fetches them all at once
+  instead of discovering them level by level, and the fingerprint of its inputs and pages,
+  so that a run with nothing to do can tell without resolving anything.
 
 Losing this folder costs speed, never correctness.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -70,16 +72,53 @@ class PageStore:
         atomic_write(head_path, json.dumps(head).encode(), sync=False)
 
 
-def last_run_projects(mirror: Path) -> list[NormalizedName]:
-    """The projects the previous run needed (empty when unknown)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LastRun:
+    """What the previous run needed and concluded.
+
+    ``fingerprint`` covers its inputs and every upstream page it read; set only when it
+    ended without errors. Equal inputs and pages give an equal resolution, so a run with the
+    same fingerprint, whose files are all in place, has nothing to do.
+    """
+
+    projects: tuple[NormalizedName, ...] = ()
+    fingerprint: str | None = None
+    summary: dict[str, int] = field(default_factory=dict)
+
+
+def last_run(mirror: Path) -> LastRun:
     try:
         data = json.loads((mirror / STATE_DIR / "last-run.json").read_text())
-        return [canonicalize_name(n) for n in data.get("projects", []) if isinstance(n, str)]
-    except (OSError, ValueError, AttributeError):
-        return []
+        projects = tuple(canonicalize_name(n) for n in data["projects"] if isinstance(n, str))
+        fingerprint = data.get("fingerprint")
+        summary = {str(k): int(v) for k, v in (data.get("summary") or {}).items()}
+        return LastRun(
+            projects=projects,
+            summary=summary,
+            fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return LastRun()
 
 
-def remember_run(mirror: Path, projects: Iterable[str]) -> None:
+def remember_run(
+    mirror: Path,
+    projects: Iterable[str],
+    *,
+    fingerprint: str | None = None,
+    summary: Mapping[str, int] | None = None,
+) -> None:
     path = mirror / STATE_DIR / "last-run.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps({"projects": sorted(set(projects))}).encode(), sync=False)
+    data = {
+        "projects": sorted(set(projects)),
+        "fingerprint": fingerprint,
+        "summary": dict(summary or {}),
+    }
+    atomic_write(path, json.dumps(data).encode(), sync=False)
+
+
+def fingerprint(inputs: object, pages: Mapping[NormalizedName, str]) -> str:
+    """A digest of a run's inputs (JSON-able) and of the pages it read (name -> sha256)."""
+    text = json.dumps({"inputs": inputs, "pages": sorted(pages.items())}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -234,21 +234,30 @@ class Upstream:
             return self.retrying().copy(before_sleep=_log_retry(url))(fn)
 
     def project_page(
-        self, name: NormalizedName, stored: RawPage | None = None
+        self,
+        name: NormalizedName,
+        stored: RawPage | None = None,
+        fetched: tuple[RawPage, str] | None = None,
     ) -> tuple[ProjectPage, RawPage]:
         """The page of ``name`` and its raw form. With a ``stored`` copy the request is
-        conditional, and a 304 answer reuses it (the raw form returned is then ``stored``)."""
+        conditional, and a 304 answer reuses it (the raw form returned is then ``stored``);
+        ``fetched`` (from :meth:`fetch_raw`) skips the request."""
+        raw, final_url = fetched or self.fetch_raw(name, stored)
+        return parse_page(raw.body, raw.content_type, url=final_url, project=name), raw
+
+    def fetch_raw(self, name: NormalizedName, stored: RawPage | None = None) -> tuple[RawPage, str]:
+        """The page of ``name`` as bytes, and its final URL, from the first index with it."""
         for index in self.indexes:
             try:
-                return self._fetch_page(project_url(index, name), name, stored)
+                return self._fetch_raw(project_url(index, name), name, stored)
             except ProjectNotFound:
                 continue
         where = ", ".join(redact(i) for i in self.indexes)
         raise ProjectNotFound(f"project {name} not found on {where}")
 
-    def _fetch_page(
+    def _fetch_raw(
         self, url: str, name: NormalizedName, stored: RawPage | None
-    ) -> tuple[ProjectPage, RawPage]:
+    ) -> tuple[RawPage, str]:
         headers = {"Accept": ACCEPT}
         if stored is not None and stored.etag:
             headers["If-None-Match"] = stored.etag
@@ -282,4 +291,4 @@ class Upstream:
         raw, final_url = self.call(url, attempt)
         how = "not modified" if raw is stored else f"{len(raw.body)} bytes"
         log.debug("fetched %s (%s, %s)", redact(final_url), how, raw.content_type)
-        return parse_page(raw.body, raw.content_type, url=final_url, project=name), raw
+        return raw, final_url

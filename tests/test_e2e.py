@@ -128,7 +128,7 @@ def test_second_run_downloads_nothing_and_hashes_nothing(
     assert hashed == []  # the mirror's own pages are trusted: no re-hash on every run
     assert fake_index.downloads() == []
     assert not [r for r in fake_index.requests if r.kind == "metadata"]
-    assert "0 downloaded (0 B), 2 already present" in out
+    assert "1 project(s), 2 file(s) in place, 0 downloaded, 0 page(s) rewritten" in out
 
 
 def test_lying_hash_never_reaches_the_mirror(

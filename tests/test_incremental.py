@@ -3,6 +3,7 @@ changed upstream or in the requirements is picked up; the mirror's memory is opt
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def test_a_run_that_changes_nothing_fetches_no_file_and_rewrites_no_page(
     statuses = {r.project: r.status for r in fake_index.page_requests()}
     assert statuses == {"app": 304, "lib": 304}  # conditional requests, answered "unchanged"
     assert pages(mirror) == before
-    assert "0 downloaded (0 B), 3 already present, 0 failed, 0 page(s) rewritten" in out
+    assert out.startswith(
+        "nothing changed upstream or in the requirements: 2 project(s), "
+        "3 file(s) in place, 0 downloaded, 0 page(s) rewritten"
+    )
 
 
 def test_a_new_release_in_range_is_picked_up_and_only_its_pages_rewritten(
@@ -105,3 +109,27 @@ def test_the_mirrors_memory_is_only_a_speed_up(
     shutil.rmtree(mirror / STATE_DIR)
     out = run(fake_index, mirror, capsys, "app")
     assert "0 downloaded" in out
+
+
+def test_the_nothing_changed_shortcut_never_hides_a_change(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same requirements, options and upstream pages, and every file in place: only then."""
+    lib = fake_index.add_wheel("lib", "1.0")
+    mirror = tmp_path / "m"
+    run(fake_index, mirror, capsys, "lib")
+    assert run(fake_index, mirror, capsys, "lib").startswith("nothing changed")
+    # a file gone from the mirror: fetched again
+    (mirror / "lib" / lib.filename).unlink()
+    assert "1 downloaded" in run(fake_index, mirror, capsys, "lib")
+    # other options: a full run
+    assert "nothing changed" not in run(fake_index, mirror, capsys, "lib", "--pre")
+    # a report wants the full account
+    report = tmp_path / "r.json"
+    out = run(fake_index, mirror, capsys, "lib", "--report", str(report))
+    assert "nothing changed" not in out
+    assert json.loads(report.read_text())["projects"]["lib"]["files"][0]["status"] == "present"
+    # an upstream change: a full run
+    run(fake_index, mirror, capsys, "lib")
+    fake_index.add_wheel("lib", "2.0")
+    assert "1 downloaded" in run(fake_index, mirror, capsys, "lib")
