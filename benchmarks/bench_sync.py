@@ -47,7 +47,7 @@ def run(workload: Path, folder: Path) -> tuple[float, dict[str, int]]:
         text=True,
     ).stdout
     seconds = time.perf_counter() - start
-    found = re.search(r"(\d+) downloaded .* (\d+) page\(s\) rewritten", out)
+    found = re.search(r"(\d+) downloaded\b.*?(\d+) page\(s\) rewritten", out)
     assert found, out
     return seconds, {"downloaded": int(found[1]), "pages_rewritten": int(found[2])}
 
