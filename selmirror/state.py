@@ -48,6 +48,7 @@ class PageStore:
             content_type=str(head.get("content_type", "")),
             etag=head.get("etag"),
             last_modified=head.get("last_modified"),
+            serial=head.get("serial"),
         )
 
     def put(self, name: NormalizedName, page: RawPage) -> None:
@@ -61,6 +62,7 @@ class PageStore:
             "content_type": page.content_type,
             "etag": page.etag,
             "last_modified": page.last_modified,
+            "serial": page.serial,
         }
         try:
             if json.loads(head_path.read_text()) == head:

@@ -206,6 +206,7 @@ class RawPage:
     content_type: str
     etag: str | None = None
     last_modified: str | None = None
+    serial: str | None = None  # X-PyPI-Last-Serial: PyPI's change counter for the project
 
 
 class Upstream:
@@ -285,6 +286,7 @@ class Upstream:
                     content_type=response.headers.get("Content-Type", ""),
                     etag=response.headers.get("ETag"),
                     last_modified=response.headers.get("Last-Modified"),
+                    serial=response.headers.get("X-PyPI-Last-Serial"),
                 )
                 return raw, response.url
 
