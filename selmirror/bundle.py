@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -185,7 +185,9 @@ def _unpack_verified(bundle: Path, staging: Path) -> dict[str, tuple[str, int]]:
     return expected
 
 
-def _read_manifest(stream: io.BufferedReader | Any) -> dict[str, tuple[str, int]]:
+def _read_manifest(stream: IO[bytes] | None) -> dict[str, tuple[str, int]]:
+    if stream is None:
+        raise IntegrityError("bundle rejected: unreadable manifest")
     try:
         data = json.loads(stream.read())
         if data.get("format") != FORMAT:
