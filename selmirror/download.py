@@ -23,7 +23,7 @@ import urllib3
 
 from selmirror import hashes
 from selmirror.errors import IntegrityError, OutputError, SelmirrorError, UpstreamError
-from selmirror.folder import MirrorFolder, atomic_write, make_durable, temp_file
+from selmirror.folder import MirrorFolder, atomic_write, make_durable, settle, temp_file
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.progress import Progress
@@ -272,6 +272,8 @@ def _stream(
                 progress.bytes_done(len(chunk))
         except urllib3.exceptions.HTTPError as exc:
             raise ConnectionBroken(type(exc).__name__) from exc
+        out.flush()
+        settle(out.fileno())
     return {a: h.hexdigest() for a, h in hashers.items()}, count
 
 
