@@ -5,6 +5,7 @@ Reads one member and never extracts an archive; caps sizes against zip bombs.
 
 from __future__ import annotations
 
+import functools
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -12,7 +13,14 @@ from pathlib import Path
 from typing import IO
 
 from packaging.metadata import parse_email
-from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import (
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 MAX_METADATA_BYTES = 10 << 20
@@ -128,4 +136,38 @@ def parse_core_metadata(data: bytes, *, sdist: bool, source: str) -> CoreMetadat
         provides_extra=tuple(raw.get("provides_extra", [])),
         dependencies_known=known,
         source=source,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """One ``Requires-Dist`` line, parsed. ``marker`` is its text; ``text`` the line without it."""
+
+    name: NormalizedName
+    specifier: SpecifierSet
+    extras: frozenset[str]
+    marker: str | None
+    url: str | None
+    text: str
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def parse_dependency(line: str) -> Dependency | None:
+    """``line`` parsed once per run, whatever the number of targets; None if invalid.
+
+    Every target's resolution and the explorer read the same lines again and again.
+    """
+    try:
+        req = Requirement(line)
+    except InvalidRequirement:
+        return None
+    marker = str(req.marker) if req.marker is not None else None
+    req.marker = None
+    return Dependency(
+        name=canonicalize_name(req.name),
+        specifier=req.specifier,
+        extras=frozenset(canonicalize_name(e) for e in req.extras),
+        marker=marker,
+        url=req.url,
+        text=str(req),
     )

@@ -20,9 +20,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from selmirror import hashes
@@ -34,6 +33,7 @@ from selmirror.metadata import (
     BadDistribution,
     CoreMetadata,
     parse_core_metadata,
+    parse_dependency,
     sdist_pkg_info,
     wheel_metadata,
 )
@@ -355,18 +355,11 @@ class Repository:
         if meta.cancelled() or meta.exception() is not None:
             return
         for line in meta.result().requires_dist:
-            try:
-                req = Requirement(line)
-            except InvalidRequirement:
+            dep = parse_dependency(line)
+            if dep is None or dep.url is not None:
                 continue
-            if req.url is None and (
-                req.marker is None or any(t.evaluate(req.marker, extras) for t in self.targets)
-            ):
-                self.explore(
-                    canonicalize_name(req.name),
-                    req.specifier,
-                    frozenset(canonicalize_name(e) for e in req.extras),
-                )
+            if dep.marker is None or any(t.evaluate(dep.marker, extras) for t in self.targets):
+                self.explore(dep.name, dep.specifier, dep.extras)
 
     def likely_version(self, name: NormalizedName, specifier: SpecifierSet) -> Version | None:
         """The version a resolver will most likely pick first for any target."""

@@ -15,7 +15,6 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -30,7 +29,7 @@ from resolvelib.structs import Matches
 
 from selmirror.errors import ProjectNotFound, ResolutionFailed, SelmirrorError
 from selmirror.filter import Policy, hash_allowed, suits
-from selmirror.metadata import CoreMetadata
+from selmirror.metadata import CoreMetadata, parse_dependency
 from selmirror.models import DistFile, RequirementSet, RootRequirement
 from selmirror.targets import Target
 
@@ -265,23 +264,23 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
         return needs
 
     def _dependency(self, line: str, parent: Candidate) -> Need | None:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
+        dep = parse_dependency(line)
+        if dep is None:
             log.warning("%s: ignoring an invalid Requires-Dist %r", parent, line[:120])
             return None
-        name = canonicalize_name(req.name)
-        if req.marker is not None and not self.target.evaluate(req.marker, parent.extras):
-            self.skipped.setdefault(name, f"marker '{req.marker}' of {parent}")
+        if dep.marker is not None and not self.target.evaluate(dep.marker, parent.extras):
+            self.skipped.setdefault(dep.name, f"marker '{dep.marker}' of {parent}")
             return None
-        if req.url is not None:
-            log.warning("%s depends on %s by URL: not mirrored", parent, name)
+        if dep.url is not None:
+            log.warning("%s depends on %s by URL: not mirrored", parent, dep.name)
             return None
-        self.wanted_by.setdefault(name, str(parent))
-        req.marker = None
-        extras = frozenset(canonicalize_name(e) for e in req.extras)
+        self.wanted_by.setdefault(dep.name, str(parent))
         return Need(
-            name=name, specifier=req.specifier, extras=extras, text=str(req), source=str(parent)
+            name=dep.name,
+            specifier=dep.specifier,
+            extras=dep.extras,
+            text=dep.text,
+            source=str(parent),
         )
 
 

@@ -88,14 +88,27 @@ class Target:
             return True
         return _specifier(requires_python).contains(self.python_full_version, prereleases=True)
 
-    def evaluate(self, marker: Marker, extras: Iterable[str] = ()) -> bool:
-        """Whether ``marker`` holds here, for the requested ``extras`` (or none)."""
-        wanted = tuple(extras) or ("",)
-        return any(
-            marker.evaluate({**env, "extra": extra})
-            for env in self.environments
-            for extra in wanted
-        )
+    def evaluate(self, marker: Marker | str, extras: Iterable[str] = ()) -> bool:
+        """Whether ``marker`` holds here, for the requested ``extras`` (or none).
+
+        Answers are remembered: the same markers come up for every version considered.
+        """
+        return _holds(self, str(marker), tuple(sorted(extras)))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _holds(target: Target, marker: str, extras: tuple[str, ...]) -> bool:
+    parsed = _marker(marker)
+    return any(
+        parsed.evaluate({**env, "extra": extra})
+        for env in target.environments
+        for extra in extras or ("",)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _marker(text: str) -> Marker:
+    return Marker(text)
 
 
 @functools.lru_cache(maxsize=4096)
