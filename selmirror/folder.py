@@ -94,8 +94,8 @@ def settle(fd: int) -> None:
 def make_durable(paths: Iterable[Path]) -> None:
     """fsync ``paths`` and their folders, so pages written next never outlive the files.
 
-    Done once for a run's files rather than per file while downloading: by now the kernel
-    has written most of the bytes back, and the workers never waited on the disk.
+    Downloaded files went through :func:`settle` as they finished, so this costs little for them;
+    it is what makes their sidecars and renames durable.
     """
     folders = set()
     for path in paths:
