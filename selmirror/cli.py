@@ -38,6 +38,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -159,6 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     net.add_argument(
         "--workers", type=_positive, default=8, metavar="N", help="parallel downloads (8)"
+    )
+    net.add_argument(
+        "--processes",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="processes that fetch whole files, beside the threads that read pages "
+        "(default: as many as --workers, on Linux; 0: the threads fetch them too)",
     )
     net.add_argument(
         "--timeout",
@@ -350,6 +365,7 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
             latest=None if args.all_versions else args.latest,
         ),
         workers=args.workers,
+        processes=args.workers if args.processes is None else args.processes,
         dry_run=args.dry_run,
         download=args.command != "prune",
         detailed=bool(args.report),

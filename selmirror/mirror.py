@@ -23,7 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from selmirror import __version__, localfiles, prune
-from selmirror.download import Downloader, Job, Outcome, plan
+from selmirror.download import Downloader, Job, Outcome, plan, worker_processes
 from selmirror.errors import SelmirrorError
 from selmirror.filter import Policy, Selection, select
 from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder, atomic_write
@@ -49,6 +49,7 @@ class Options:
     follow_deps: bool = True
     policy: Policy = field(default_factory=Policy)
     workers: int = 8
+    processes: int = 0  # worker processes for whole files (0: the download threads fetch)
     dry_run: bool = False
     keep_going: bool = False
     lock_timeout: float = 300.0
@@ -98,8 +99,10 @@ def run(
     result = RunResult(requirements=requirements, options=options)
     folder = MirrorFolder(options.local_folder)
     lock = contextlib.nullcontext() if options.dry_run else folder.lock(options.lock_timeout)
+    downloads = options.processes if options.download and not options.dry_run else 0
     try:
-        with lock:
+        # forked first: before any thread, any connection, and the lock
+        with worker_processes(downloads, upstream.timeout), lock:
             if not options.dry_run:
                 folder.clean_stale_temps()
             with _cache(folder, options.dry_run) as cache:

@@ -789,3 +789,68 @@ def test_a_file_that_is_not_the_announced_size_is_refused(
     assert code == 4
     assert f"error: size mismatch for {f.filename}" in err
     assert not (tmp_path / "m" / "alpha" / f.filename).exists()
+
+
+def _recording_pids(
+    monkeypatch: pytest.MonkeyPatch, log: Path, *, die_in_children: bool = False
+) -> None:
+    """Make every whole-file download note the process it ran in (forked workers inherit
+    this patch), or kill the worker processes that try one."""
+    from selmirror import download
+
+    real = download._download_here
+    parent = os.getpid()
+
+    def recording(*args: object, **kwargs: object) -> object:
+        if die_in_children and os.getpid() != parent:
+            os._exit(9)
+        with log.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(download, "_download_here", recording)
+
+
+def test_whole_files_are_fetched_by_worker_processes_unless_told_not_to(
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        fake_index.add_wheel(name, "1.0")
+    pids = tmp_path / "pids"
+    _recording_pids(monkeypatch, pids)
+    results = {}
+    for processes in ("2", "0"):
+        pids.unlink(missing_ok=True)
+        mirror = tmp_path / f"p{processes}"
+        code, out, err = selmirror(
+            capsys, fake_index, mirror, "alpha", "beta", "gamma", "--processes", processes
+        )
+        assert code == 0, err
+        assert "3 downloaded" in out
+        results[processes] = {int(line) for line in pids.read_text().split()}
+        assert {p for p in on_disk(mirror) if p.endswith(".whl")} == {
+            f"{n}/{n}-1.0-py3-none-any.whl" for n in ("alpha", "beta", "gamma")
+        }
+    assert os.getpid() not in results["2"]
+    assert results["0"] == {os.getpid()}
+
+
+def test_a_download_process_that_dies_is_replaced_by_a_thread(
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_index.add_wheel("alpha", "1.0")
+    fake_index.add_wheel("beta", "1.0", requires_dist=["alpha"])
+    _recording_pids(monkeypatch, tmp_path / "pids", die_in_children=True)
+
+    code, out, err = selmirror(capsys, fake_index, tmp_path / "m", "beta", "--processes", "2")
+
+    assert code == 0, err
+    assert "2 downloaded" in out
+    assert "a download process died" in err
+    assert (tmp_path / "pids").read_text().split() == [str(os.getpid())] * 2
