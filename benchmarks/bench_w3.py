@@ -154,6 +154,9 @@ def main() -> None:
             [str(tools / "bin" / "pip"), "install", "-q", "pip2pi"], check=True, env=clean_env()
         )
         dir2pi = tools / "bin" / "dir2pi"
+        # as an installed package has them (pip compiles at install): no run pays for
+        # compiling selmirror's modules, whatever PYTHONDONTWRITEBYTECODE says
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "selmirror")])
         one_target = ["--platform", PLATFORM, "--python-version", PYTHON]
         # warm the proxy for everyone: every file any of the runs below will fetch
         selmirror(args.workload, work / "warm-up", *EIGHT)

@@ -68,6 +68,7 @@ class Repository:
         fetched: Mapping[NormalizedName, tuple[RawPage, str]] | None = None,
         narrow: Mapping[str, SpecifierSet] | None = None,
         speculate: bool = False,
+        ahead: int = 2,
         progress: Progress | None = None,
     ) -> None:
         self.upstream = upstream
@@ -85,9 +86,10 @@ class Repository:
         # pages never wait behind metadata, nor metadata behind whole-file downloads
         self._page_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
         self._meta_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="meta")
-        # two at a time: whole files ahead of need must not starve the pages and metadata
-        # the resolver waits for (measured on W3: 4 or 8 were slower overall)
-        self._file_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="file")
+        # a few at a time: whole files ahead of need must not starve the pages and metadata
+        # the resolver waits for (measured on W3: 2 when threads download, 4 when worker
+        # processes do, were the fastest overall)
+        self._file_pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="file")
         self._lock = threading.Lock()
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], Future[CoreMetadata]] = {}
