@@ -99,7 +99,11 @@ def run(
     result = RunResult(requirements=requirements, options=options)
     folder = MirrorFolder(options.local_folder)
     lock = contextlib.nullcontext() if options.dry_run else folder.lock(options.lock_timeout)
-    downloads = options.processes if options.download and not options.dry_run else 0
+    # a re-run that may well find nothing to do (the nightly case) forks no processes
+    maybe_unchanged = _shortcut_possible(options, last_run(folder.root))
+    downloads = (
+        0 if options.dry_run or not options.download or maybe_unchanged else options.processes
+    )
     try:
         # forked first: before any thread, any connection, and the lock
         with worker_processes(downloads, upstream.timeout), lock:
@@ -255,12 +259,19 @@ def _inputs(requirements: RequirementSet, upstream: Upstream, options: Options) 
     }
 
 
+def _shortcut_possible(options: Options, memory: LastRun) -> bool:
+    """Whether the run may end early, its result unchanged (see :func:`_unchanged`)."""
+    return not (
+        memory.fingerprint is None or options.detailed or options.prune or not options.download
+    )
+
+
 def _early_pages(
     upstream: Upstream, store: PageStore, memory: LastRun, options: Options
 ) -> dict[NormalizedName, tuple[RawPage, str]]:
     """When the last run left a fingerprint: every page it read, fetched at once (the
     resolution reuses them if something did change)."""
-    if memory.fingerprint is None or options.detailed or options.prune or not options.download:
+    if not _shortcut_possible(options, memory):
         return {}
 
     def one(name: NormalizedName) -> tuple[RawPage, str]:
