@@ -238,9 +238,14 @@ _pool: ProcessPoolExecutor | None = None
 _worker_upstream: Upstream | None = None
 
 
-def can_fork() -> bool:
+def _can_fork() -> bool:
     """Worker processes are used on Linux only: fork is safe there, and cheap."""
     return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+def in_processes() -> bool:
+    """Whether whole files are being fetched by worker processes right now."""
+    return _pool is not None
 
 
 @contextlib.contextmanager
@@ -251,7 +256,7 @@ def worker_processes(count: int, timeout: float) -> Iterator[None]:
     or a fork that fails: downloads stay in the calling threads.
     """
     global _pool
-    if count <= 0 or not can_fork() or _pool is not None:
+    if count <= 0 or not _can_fork() or _pool is not None:
         yield
         return
     try:

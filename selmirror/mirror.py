@@ -23,7 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from selmirror import __version__, localfiles, prune
-from selmirror.download import Downloader, Job, Outcome, can_fork, plan, worker_processes
+from selmirror.download import Downloader, Job, Outcome, in_processes, plan, worker_processes
 from selmirror.errors import SelmirrorError
 from selmirror.filter import Policy, Selection, select
 from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder, atomic_write
@@ -147,7 +147,7 @@ def _run_locked(
         fetched=fetched,
         narrow=_named_specifiers(requirements),
         speculate=not options.dry_run,  # a dry run downloads nothing it can avoid
-        ahead=4 if options.processes and can_fork() else 2,
+        ahead=4 if in_processes() else 2,
         progress=progress,
     )
     # the named projects first (the resolver starts with them), then every other page the
