@@ -172,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_count,
         default=None,
         metavar="N",
-        help="processes that fetch whole files, beside the threads that read pages "
-        "(default: as many as --workers, on Linux; 0: the threads fetch them too)",
+        help="processes that fetch and parse project pages and fetch whole files "
+        "(default: as many as --workers, on Linux; 0: threads do it all)",
     )
     net.add_argument(
         "--timeout",

@@ -11,27 +11,23 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import multiprocessing
 import os
-import signal
-import sys
 import threading
-from collections.abc import Iterator, Sequence
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import urllib3
 
-from selmirror import hashes
+from selmirror import hashes, workers
 from selmirror.errors import IntegrityError, OutputError, SelmirrorError, UpstreamError
 from selmirror.folder import MirrorFolder, atomic_write, make_durable, settle, temp_file
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.progress import Progress
-from selmirror.upstream import ConnectionBroken, Upstream, check_status, make_session
+from selmirror.upstream import ConnectionBroken, Upstream, check_status
 from selmirror.urls import redact
 
 log = logging.getLogger(__name__)
@@ -226,89 +222,21 @@ def fetch_verified(
         return _download(upstream, job, dest, progress or Progress())
 
 
-# -- worker processes ------------------------------------------------------------------
-#
-# A download is I/O, but each 16 KiB TLS record needs the GIL for a moment, and while the
-# resolver or a JSON page parse holds it, a download thread gets it back only every switch
-# interval: measured here, 457 MB/s alone, 5 MB/s beside one busy Python thread. So whole
-# files are fetched, hashed and written by forked worker processes when the platform allows
-# it. They are forked before any thread or connection exists (see worker_processes).
-
-_pool: ProcessPoolExecutor | None = None
-_worker_upstream: Upstream | None = None
-
-
-def _can_fork() -> bool:
-    """Worker processes are used on Linux only: fork is safe there, and cheap."""
-    return sys.platform.startswith("linux") and hasattr(os, "fork")
-
-
-def in_processes() -> bool:
-    """Whether whole files are being fetched by worker processes right now."""
-    return _pool is not None
-
-
-@contextlib.contextmanager
-def worker_processes(count: int, timeout: float) -> Iterator[None]:
-    """Within the block, whole-file downloads run in ``count`` worker processes.
-
-    Must be entered before any thread starts. ``count`` 0, a platform without a safe fork,
-    or a fork that fails: downloads stay in the calling threads.
-    """
-    global _pool
-    if count <= 0 or not _can_fork() or _pool is not None:
-        yield
-        return
-    try:
-        pool = ProcessPoolExecutor(
-            count,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_start_worker,
-            initargs=(timeout,),
-        )
-        pool.submit(int)  # forks every worker now, while this is the only thread
-    except OSError as exc:
-        log.debug("no worker processes (%s); downloading in threads", exc)
-        yield
-        return
-    _pool = pool
-    finished = False
-    try:
-        yield
-        finished = True
-    finally:
-        _pool = None
-        if not finished:  # an error or Ctrl-C: files under way are not waited for
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _start_worker(timeout: float) -> None:
-    global _worker_upstream
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    _worker_upstream = Upstream(make_session(1), (), timeout=timeout)
-
-
-def _download_in_worker(job: Job, dest: Path) -> tuple[dict[str, str], int]:
-    assert _worker_upstream is not None, "initializer ran"
-    return _download_here(_worker_upstream, job, dest, Progress())
-
-
 def _download(
     upstream: Upstream, job: Job, dest: Path, progress: Progress
 ) -> tuple[dict[str, str], int]:
-    pool = _pool
-    if pool is not None:
-        portable = replace(job, prefetched=None, recorded=None)
-        try:
-            digests, count = pool.submit(_download_in_worker, portable, dest).result()
-        except BrokenProcessPool:
-            log.warning("a download process died; downloading %s here", job.file.filename)
-        else:
-            progress.bytes_done(count)
-            return digests, count
-    return _download_here(upstream, job, dest, progress)
+    """Fetch in a worker process when they run (see :mod:`selmirror.workers`), else here."""
+    if not workers.active():
+        return _download_here(upstream, job, dest, progress)
+    portable = replace(job, prefetched=None, recorded=None)
+    what = f"downloading {job.file.filename}"
+    digests, count = workers.call(_download_quietly, upstream, portable, dest, what=what)
+    progress.bytes_done(count)
+    return digests, count
+
+
+def _download_quietly(upstream: Upstream, job: Job, dest: Path) -> tuple[dict[str, str], int]:
+    return _download_here(upstream, job, dest, Progress())
 
 
 def _download_here(

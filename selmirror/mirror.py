@@ -22,8 +22,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from selmirror import __version__, localfiles, prune
-from selmirror.download import Downloader, Job, Outcome, in_processes, plan, worker_processes
+from selmirror import __version__, localfiles, prune, workers
+from selmirror.download import Downloader, Job, Outcome, plan
 from selmirror.errors import SelmirrorError
 from selmirror.filter import Policy, Selection, select
 from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder, atomic_write
@@ -49,7 +49,7 @@ class Options:
     follow_deps: bool = True
     policy: Policy = field(default_factory=Policy)
     workers: int = 8
-    processes: int = 0  # worker processes for whole files (0: the download threads fetch)
+    processes: int = 0  # worker processes for pages and whole files (0: threads do it all)
     dry_run: bool = False
     keep_going: bool = False
     lock_timeout: float = 300.0
@@ -101,12 +101,10 @@ def run(
     lock = contextlib.nullcontext() if options.dry_run else folder.lock(options.lock_timeout)
     # a re-run that may well find nothing to do (the nightly case) forks no processes
     maybe_unchanged = _shortcut_possible(options, last_run(folder.root))
-    downloads = (
-        0 if options.dry_run or not options.download or maybe_unchanged else options.processes
-    )
+    processes = 0 if maybe_unchanged else options.processes
     try:
         # forked first: before any thread, any connection, and the lock
-        with worker_processes(downloads, upstream.timeout), lock:
+        with workers.worker_processes(processes, upstream), lock:
             if not options.dry_run:
                 folder.clean_stale_temps()
             with _cache(folder, options.dry_run) as cache:
@@ -147,7 +145,7 @@ def _run_locked(
         fetched=fetched,
         narrow=_named_specifiers(requirements),
         speculate=not options.dry_run,  # a dry run downloads nothing it can avoid
-        ahead=4 if in_processes() else 2,
+        ahead=4 if workers.active() else 2,
         progress=progress,
     )
     # the named projects first (the resolver starts with them), then every other page the

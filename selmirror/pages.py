@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import pickle
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -303,12 +304,13 @@ class ProjectPage:
         self.status = status
         self._page_url = page_url or url
         self._schemes = schemes
-        self._fields = fields or (lambda entry: entry)
+        self._fields = fields or _as_is
         self._lock = threading.Lock()
-        self._groups: dict[Version, list[dict[str, Any]]] = {}
+        self._groups: dict[Version, list[dict[str, Any]] | _Packed] = {}
         self._validated: dict[Version, tuple[tuple[DistFile, ...], tuple[Rejected, ...]]] = {}
         self._refused: list[Rejected] = list(refused)  # refused by the parser itself
         seen: set[str] = set()
+        groups: dict[Version, list[dict[str, Any]]] = {}
         for entry in entries:
             filename = entry.get("filename")
             shown = str(filename)[:120]
@@ -325,10 +327,11 @@ class ProjectPage:
                 text = _version_text(filename)
                 version = _version(text) if text else None
                 if version is not None:
-                    self._groups.setdefault(version, []).append(entry)
+                    groups.setdefault(version, []).append(entry)
                 else:
                     self._refused.extend(self._validate([entry])[1])
         refused_now = self._refused
+        self._groups.update(groups)
         self._order = sorted(self._groups, reverse=True)
         odd = [r.filename for r in refused_now if r.category == "bad-version"]
         if odd:
@@ -339,6 +342,30 @@ class ProjectPage:
                 ", ".join(odd[:3]),
                 ", ..." if len(odd) > 3 else "",
             )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For a worker process to send the page: each version's entries pickled apart, to
+        be unpickled when that version is first used (most never are)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_validated")}
+        state["_groups"] = {
+            v: _Packed(tuple(self.filenames_of(v)), pickle.dumps(entries, protocol=5))
+            if isinstance(entries, list)
+            else entries
+            for v, entries in self._groups.items()
+        }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._validated = {}
+
+    def _entries(self, version: Version) -> list[dict[str, Any]]:
+        """The raw entries of ``version`` (unpickled on first use after a transfer)."""
+        group = self._groups.setdefault(version, [])
+        if isinstance(group, _Packed):
+            group = self._groups[version] = pickle.loads(group.entries)  # noqa: S301 - ours
+        return group
 
     def _reject(self, filename: str, category: str, reason: str) -> Rejected:
         return Rejected(project=self.name, filename=filename, category=category, reason=reason)
@@ -368,7 +395,7 @@ class ProjectPage:
         with self._lock:
             done = self._validated.get(version)
             if done is None:
-                done = self._validated[version] = self._validate(self._groups.get(version, ()))
+                done = self._validated[version] = self._validate(self._entries(version))
             return done
 
     def files_of(self, version: Version) -> tuple[DistFile, ...]:
@@ -383,7 +410,10 @@ class ProjectPage:
 
     def filenames_of(self, version: Version) -> list[str]:
         """The raw filenames listed under ``version``, without validating them."""
-        return [str(e.get("filename")) for e in self._groups.get(version, ())]
+        group = self._groups.get(version, ())
+        if isinstance(group, _Packed):
+            return list(group.filenames)
+        return [str(e.get("filename")) for e in group]
 
     def by_version(self) -> Mapping[Version, Sequence[DistFile]]:
         """Valid files by version, newest first; a version is validated when it is read."""
@@ -411,6 +441,17 @@ class ProjectPage:
     def rejected(self) -> tuple[Rejected, ...]:
         """Every refused entry (validates the whole page)."""
         return (*self._refused, *(r for v in self._order for r in self._group(v)[1]))
+
+
+class _Packed(NamedTuple):
+    """A version's entries as a worker process sends them: pickled, with their filenames."""
+
+    filenames: tuple[str, ...]
+    entries: bytes
+
+
+def _as_is(entry: dict[str, Any]) -> dict[str, Any]:
+    return entry
 
 
 class _ByVersion(Mapping[Version, Sequence[DistFile]]):

@@ -24,7 +24,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from selmirror import hashes
+from selmirror import hashes, workers
 from selmirror.download import Job, fetch_verified
 from selmirror.errors import OutputError, UpstreamError
 from selmirror.filter import Policy, suits
@@ -131,14 +131,13 @@ class Repository:
     def page_future(self, name: NormalizedName) -> Future[ProjectPage]:
         def fetch() -> ProjectPage:
             try:
-                stored = self.store.get(name) if self.store else None
                 early = self._fetched.get(name)
-                page, raw = self.upstream.project_page(name, stored, early)
-                digest = hashlib.sha256(raw.body).hexdigest()
+                what = f"fetching the page of {name}"
+                page, digest = workers.call(
+                    load_page, self.upstream, name, self.store, early, what=what
+                )
                 with self._lock:
                     self.digests[name] = digest
-                if self.store is not None and raw is not stored:
-                    self.store.put(name, raw)
                 return page
             finally:
                 self.progress.page_done(name)
@@ -395,6 +394,24 @@ class Repository:
             for f in (wheels or sdists)[:1]:
                 chosen[f.filename] = f
         return list(chosen.values())
+
+
+def load_page(
+    upstream: Upstream,
+    name: NormalizedName,
+    store: PageStore | None,
+    early: tuple[RawPage, str] | None = None,
+) -> tuple[ProjectPage, str]:
+    """The page of ``name``, parsed, and the sha256 of its body; kept in ``store``.
+
+    Revalidates the stored copy if there is one; ``early`` (fetched before the resolution
+    began) is used as it is. Runs in a worker process when there are some.
+    """
+    stored = store.get(name) if store else None
+    page, raw = upstream.project_page(name, stored, early)
+    if store is not None and raw is not stored:
+        store.put(name, raw)
+    return page, hashlib.sha256(raw.body).hexdigest()
 
 
 def _is_pure(f: DistFile) -> bool:

@@ -6,6 +6,7 @@ index root. Every message names URLs through :func:`~selmirror.urls.redact`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import ssl
@@ -67,8 +68,27 @@ TRANSIENT = (
 )
 
 
+def _ca_bundle() -> str:
+    return (
+        os.environ.get("REQUESTS_CA_BUNDLE")
+        or os.environ.get("CURL_CA_BUNDLE")
+        or requests.utils.DEFAULT_CA_BUNDLE_PATH
+    )
+
+
+def tls_context() -> ssl.SSLContext:
+    """The TLS context every session of this process shares, built once per CA bundle."""
+    return _tls_context(_ca_bundle())
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(cafile: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
+
+
 class _SharedTLSAdapter(HTTPAdapter):
-    """An adapter whose connections share one TLS context, its CA bundle loaded once.
+    """An adapter whose connections share the process's TLS context, its CA bundle loaded
+    once.
 
     requests hands the CA bundle's path to every new connection, which parses the whole
     bundle again: about 40 ms of CPU each, most of a second for a run's connections.
@@ -77,12 +97,8 @@ class _SharedTLSAdapter(HTTPAdapter):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        self.cafile = (
-            os.environ.get("REQUESTS_CA_BUNDLE")
-            or os.environ.get("CURL_CA_BUNDLE")
-            or requests.utils.DEFAULT_CA_BUNDLE_PATH
-        )
-        self.context = ssl.create_default_context(cafile=self.cafile)
+        self.cafile = _ca_bundle()
+        self.context = tls_context()
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:

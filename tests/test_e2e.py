@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -794,24 +795,36 @@ def test_a_file_that_is_not_the_announced_size_is_refused(
 def _recording_pids(
     monkeypatch: pytest.MonkeyPatch, log: Path, *, die_in_children: bool = False
 ) -> None:
-    """Make every whole-file download note the process it ran in (forked workers inherit
-    this patch), or kill the worker processes that try one."""
+    """Make every whole-file download and page fetch note ``<kind> <pid>`` (forked workers
+    inherit these patches), or kill the worker processes that try one."""
     from selmirror import download
+    from selmirror.upstream import Upstream
 
-    real = download._download_here
     parent = os.getpid()
 
-    def recording(*args: object, **kwargs: object) -> object:
-        if die_in_children and os.getpid() != parent:
-            os._exit(9)
-        with log.open("a") as f:
-            f.write(f"{os.getpid()}\n")
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+    def recording(kind: str, real: Callable[..., object]) -> Callable[..., object]:
+        def record(*args: object, **kwargs: object) -> object:
+            if die_in_children and os.getpid() != parent:
+                os._exit(9)
+            with log.open("a") as f:
+                f.write(f"{kind} {os.getpid()}\n")
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(download, "_download_here", recording)
+        return record
+
+    monkeypatch.setattr(download, "_download_here", recording("file", download._download_here))
+    monkeypatch.setattr(Upstream, "project_page", recording("page", Upstream.project_page))
 
 
-def test_whole_files_are_fetched_by_worker_processes_unless_told_not_to(
+def _pids(log: Path) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {"file": set(), "page": set()}
+    for line in log.read_text().splitlines():
+        kind, pid = line.split()
+        found[kind].add(int(pid))
+    return found
+
+
+def test_pages_and_files_are_fetched_by_worker_processes_unless_told_not_to(
     fake_index: FakeIndex,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -830,15 +843,17 @@ def test_whole_files_are_fetched_by_worker_processes_unless_told_not_to(
         )
         assert code == 0, err
         assert "3 downloaded" in out
-        results[processes] = {int(line) for line in pids.read_text().split()}
+        results[processes] = _pids(pids)
         assert {p for p in on_disk(mirror) if p.endswith(".whl")} == {
             f"{n}/{n}-1.0-py3-none-any.whl" for n in ("alpha", "beta", "gamma")
         }
-    assert os.getpid() not in results["2"]
-    assert results["0"] == {os.getpid()}
+    for kind in ("file", "page"):
+        assert results["2"][kind]
+        assert os.getpid() not in results["2"][kind]
+    assert results["0"] == {"file": {os.getpid()}, "page": {os.getpid()}}
 
 
-def test_a_download_process_that_dies_is_replaced_by_a_thread(
+def test_work_of_a_worker_process_that_dies_is_done_by_a_thread(
     fake_index: FakeIndex,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -852,5 +867,6 @@ def test_a_download_process_that_dies_is_replaced_by_a_thread(
 
     assert code == 0, err
     assert "2 downloaded" in out
-    assert "a download process died" in err
-    assert (tmp_path / "pids").read_text().split() == [str(os.getpid())] * 2
+    assert "a worker process died; fetching the page of beta here" in err
+    assert "a worker process died; downloading" in err
+    assert _pids(tmp_path / "pids") == {"file": {os.getpid()}, "page": {os.getpid()}}

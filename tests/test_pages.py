@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from typing import Any
 
 import pytest
@@ -260,3 +261,39 @@ def test_round_trip_through_our_own_pages() -> None:
     assert facts(from_json.files) == expected
     assert facts(from_html.files, html=True) == facts(original, html=True)
     assert from_json.files[0].url.startswith(base)
+
+
+@pytest.mark.parametrize("kind", ["json", "html"])
+def test_a_page_sent_between_processes_reads_the_same(kind: str) -> None:
+    """Worker processes send parsed pages back pickled, each version's entries apart."""
+    if kind == "json":
+        body = _json(
+            _entry(**{"requires-python": ">=3.8", "yanked": "broken", "size": 7}),
+            _entry("foo-1.0.tar.gz", size=3),
+            _entry("foo-2.0-py3-none-any.whl", url="ftp://x/foo-2.0-py3-none-any.whl"),
+            _entry("foo-1.0.post-weird.tar.gz"),
+            _entry("bar-3.0.tar.gz"),
+        )
+        page = parse_json_page(body, url=URL, project=FOO)
+    else:
+        page = parse_page(HTML, "text/html", url=URL, project=FOO)
+    sent = pickle.loads(pickle.dumps(page))
+    assert sent.versions() == page.versions()
+    for version in page.versions():
+        assert sent.filenames_of(version) == page.filenames_of(version)
+    # nothing validated before sending, and after: the same verdicts
+    assert sent.files == page.files
+    assert sent.rejected == page.rejected
+    assert sent.refused == page.refused
+
+
+def test_a_sent_page_unpacks_only_the_versions_read() -> None:
+    versions = [f"1.{n}" for n in range(50)]
+    page = parse_json_page(
+        _json(*(_entry(f"foo-{v}.tar.gz") for v in versions)), url=URL, project=FOO
+    )
+    sent = pickle.loads(pickle.dumps(page))
+    newest = sent.versions()[0]
+    assert [f.filename for f in sent.by_version()[newest]] == ["foo-1.49.tar.gz"]
+    assert sent.filenames_of(Version("1.3")) == ["foo-1.3.tar.gz"]
+    assert sum(isinstance(g, list) for g in sent._groups.values()) == 1

@@ -1,0 +1,84 @@
+"""Worker processes: tasks run in forked processes, their logs and errors come back."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+import pytest
+
+from selmirror import workers
+from selmirror.errors import UpstreamError
+from selmirror.upstream import Upstream, make_session
+
+needs_fork = pytest.mark.skipif(not workers.can_fork(), reason="worker processes need fork")
+INDEX = "http://127.0.0.1:9/simple/"
+
+
+@pytest.fixture
+def upstream() -> Upstream:
+    return Upstream(make_session(1), [INDEX], timeout=7.0)
+
+
+def where(upstream: Upstream, tag: str) -> tuple[int, tuple[str, ...], float, str]:
+    return os.getpid(), upstream.indexes, upstream.timeout, tag
+
+
+def warn_then(upstream: Upstream, fail: bool) -> str:
+    logging.getLogger("selmirror.test").warning("from pid %d", os.getpid())
+    if fail:
+        raise UpstreamError("it broke", hint="try again")
+    return "done"
+
+
+def die_unless_in(upstream: Upstream, parent: int) -> int:
+    if os.getpid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def test_without_worker_processes_a_task_runs_here(upstream: Upstream) -> None:
+    assert workers.call(where, upstream, "x", what="x") == (os.getpid(), (INDEX,), 7.0, "x")
+
+
+@needs_fork
+def test_a_task_runs_in_a_worker_with_an_upstream_like_the_parents(upstream: Upstream) -> None:
+    with workers.worker_processes(2, upstream):
+        assert workers.active()
+        pid, indexes, timeout, tag = workers.call(where, upstream, "y", what="y")
+    assert not workers.active()
+    assert pid != os.getpid()
+    assert (indexes, timeout, tag) == ((INDEX,), 7.0, "y")
+
+
+@needs_fork
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_workers_logs_and_errors_come_back_to_the_parent(
+    upstream: Upstream, caplog: pytest.LogCaptureFixture, fail: bool
+) -> None:
+    caplog.set_level(logging.WARNING, logger="selmirror")
+    with workers.worker_processes(1, upstream):
+        if fail:
+            with pytest.raises(UpstreamError, match="it broke") as raised:
+                workers.call(warn_then, upstream, True, what="z")
+            assert raised.value.hint == "try again"
+        else:
+            assert workers.call(warn_then, upstream, False, what="z") == "done"
+    (record,) = [r for r in caplog.records if r.name == "selmirror.test"]
+    assert record.getMessage().startswith("from pid ")
+    assert record.getMessage() != f"from pid {os.getpid()}"
+
+
+@needs_fork
+def test_a_task_whose_worker_dies_is_done_here(
+    upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    with workers.worker_processes(1, upstream):
+        assert workers.call(die_unless_in, upstream, os.getpid(), what="dying") == os.getpid()
+    assert "a worker process died; dying here" in caplog.text
+
+
+def test_no_processes_asked_for_means_none(upstream: Upstream) -> None:
+    with workers.worker_processes(0, upstream):
+        assert not workers.active()
