@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +84,29 @@ def test_a_task_whose_worker_dies_is_done_here(
 def test_no_processes_asked_for_means_none(upstream: Upstream) -> None:
     with workers.worker_processes(0, upstream):
         assert not workers.active()
+
+
+def big(upstream: Upstream, size: int) -> bytes:
+    return bytes(range(256)) * (size // 256)
+
+
+@needs_fork
+def test_a_large_answer_comes_back_whole_through_a_file_that_does_not_stay(
+    upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    received = []
+    real = workers._received
+
+    def recording(sent: object) -> object:
+        received.append(type(sent))
+        return real(sent)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(workers, "_received", recording)
+    with workers.worker_processes(2, upstream):
+        (spill,) = tmp_path.iterdir()
+        answers = [workers.call(big, upstream, n, what="big") for n in (256, 4 << 20, 8 << 20)]
+        assert list(spill.iterdir()) == []
+    assert answers == [big(upstream, n) for n in (256, 4 << 20, 8 << 20)]
+    assert [issubclass(t, Path) for t in received] == [False, True, True]
+    assert list(tmp_path.iterdir()) == []
