@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import urllib3
 
@@ -37,6 +37,17 @@ CHUNK = 1 << 20  # large reads: fewer system calls and Python iterations per fil
 MAX_METADATA_BYTES = 10 << 20
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A file downloaded and verified: its digests (sha256 always), its size, and for a
+    wheel its METADATA, read where it was downloaded while its bytes were still cached
+    (``None`` if the wheel has no readable METADATA: the sidecar step says why)."""
+
+    digests: dict[str, str]
+    size: int
+    metadata: bytes | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
     """One file to have in the mirror, and what the mirror recorded about it before."""
@@ -45,7 +56,7 @@ class Job:
     recorded: DistFile | None = None
     allowed_hashes: frozenset[tuple[str, str]] = frozenset()
     # downloaded (or being downloaded) earlier in the run, verified: its path and digests
-    prefetched: Future[tuple[Path, dict[str, str]]] | None = None
+    prefetched: Future[tuple[Path, Fetched]] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,18 +121,21 @@ class Downloader:
         f = job.file
         dest = self.folder.prepare(f.project) / f.filename
         try:
-            fetched = 0
+            fetched = None
             digests = self._trusted(job, dest)
             if digests is None and job.prefetched is not None:
-                digests, fetched = self._adopt(job, dest, job.prefetched)
-            if digests is None:
-                digests, fetched = fetch_verified(self.upstream, job, dest, self.progress)
+                fetched = self._adopt(job, dest, job.prefetched)
+            if digests is None and fetched is None:
+                fetched = fetch_verified(self.upstream, job, dest, self.progress)
+            if fetched is not None:
+                digests = fetched.digests
+            assert digests is not None
             record = replace(
                 f,
                 origin="upstream",
                 hashes={"sha256": digests["sha256"]},
                 size=dest.stat().st_size,
-                core_metadata=self._sidecar(job, dest, reuse=fetched == 0),
+                core_metadata=self._sidecar(job, dest, fetched),
             )
         except SelmirrorError as exc:
             return Outcome(job=job, status="failed", error=exc)
@@ -129,22 +143,22 @@ class Downloader:
             error = OutputError(f"cannot write {dest}: {exc.strerror}")
             return Outcome(job=job, status="failed", error=error)
         status: Status = "downloaded" if fetched else "present"
-        return Outcome(job=job, status=status, record=record, fetched_bytes=fetched)
+        size = fetched.size if fetched else 0
+        return Outcome(job=job, status=status, record=record, fetched_bytes=size)
 
     def _adopt(
-        self, job: Job, dest: Path, prefetched: Future[tuple[Path, dict[str, str]]]
-    ) -> tuple[dict[str, str] | None, int]:
+        self, job: Job, dest: Path, prefetched: Future[tuple[Path, Fetched]]
+    ) -> Fetched | None:
         """Move a file fetched earlier in this run into place (it was verified then)."""
         try:
-            path, digests = prefetched.result()
+            path, fetched = prefetched.result()
         except CancelledError:
-            return None, 0  # it never ran: download it here
+            return None  # it never ran: download it here
         # a SelmirrorError propagates: that download was this file's download, and it failed
-        size = path.stat().st_size
-        if _problem(job, digests, size) is not None:
-            return None, 0  # e.g. a --hash list it was not checked against: fetch for real
+        if _problem(job, fetched.digests, path.stat().st_size) is not None:
+            return None  # e.g. a --hash list it was not checked against: fetch for real
         os.replace(path, dest)
-        return digests, size
+        return fetched
 
     def _trusted(self, job: Job, dest: Path) -> dict[str, str] | None:
         """Digests of a file already in place that needs no download, else ``None``."""
@@ -162,22 +176,25 @@ class Downloader:
         log.warning("%s: the copy in the mirror does not match upstream; fetching again", dest)
         return None
 
-    def _sidecar(self, job: Job, dest: Path, *, reuse: bool) -> dict[str, str] | None:
+    def _sidecar(self, job: Job, dest: Path, fetched: Fetched | None) -> dict[str, str] | None:
         """Put ``<wheel>.metadata`` beside a wheel; return its hashes for the pages.
 
         Upstream's PEP 658 file is used when advertised and hash-verified. The wheel's own
         METADATA is read first: when it hashes to the advertised value it *is* that file,
-        and no request is needed.
+        and no request is needed. A file already in place (not ``fetched``) keeps the
+        sidecar it has.
         """
         f = job.file
         if f.kind != "wheel":
             return None
         path = dest.with_name(f.filename + ".metadata")
         rec = job.recorded
-        if reuse and rec and rec.core_metadata and "sha256" in rec.core_metadata and path.exists():
+        kept = rec and rec.core_metadata and "sha256" in rec.core_metadata and path.exists()
+        if fetched is None and kept and rec and rec.core_metadata:
             return dict(rec.core_metadata)
+        data = fetched.metadata if fetched else None
         try:
-            data = wheel_metadata(dest, f.filename)
+            data = data if data is not None else wheel_metadata(dest, f.filename)
         except BadDistribution as exc:
             log.warning("%s; no .metadata file for it", exc)
             return None
@@ -209,11 +226,10 @@ class Downloader:
 
 def fetch_verified(
     upstream: Upstream, job: Job, dest: Path, progress: Progress | None = None
-) -> tuple[dict[str, str], int]:
+) -> Fetched:
     """Download ``job.file`` to ``dest``; one more try after a hash or size mismatch.
 
     Streams into a temp file beside ``dest`` and moves it there only once verified.
-    Returns the digests (sha256 always) and the byte count.
     """
     try:
         return _download(upstream, job, dest, progress or Progress())
@@ -222,36 +238,35 @@ def fetch_verified(
         return _download(upstream, job, dest, progress or Progress())
 
 
-def _download(
-    upstream: Upstream, job: Job, dest: Path, progress: Progress
-) -> tuple[dict[str, str], int]:
+def _download(upstream: Upstream, job: Job, dest: Path, progress: Progress) -> Fetched:
     """Fetch in a worker process when they run (see :mod:`selmirror.workers`), else here."""
     if not workers.active():
         return _download_here(upstream, job, dest, progress)
     portable = replace(job, prefetched=None, recorded=None)
     what = f"downloading {job.file.filename}"
-    digests, count = workers.call(_download_quietly, upstream, portable, dest, what=what)
-    progress.bytes_done(count)
-    return digests, count
+    fetched = workers.call(_download_quietly, upstream, portable, dest, what=what)
+    progress.bytes_done(fetched.size)
+    return fetched
 
 
-def _download_quietly(upstream: Upstream, job: Job, dest: Path) -> tuple[dict[str, str], int]:
+def _download_quietly(upstream: Upstream, job: Job, dest: Path) -> Fetched:
     return _download_here(upstream, job, dest, Progress())
 
 
-def _download_here(
-    upstream: Upstream, job: Job, dest: Path, progress: Progress
-) -> tuple[dict[str, str], int]:
+def _download_here(upstream: Upstream, job: Job, dest: Path, progress: Progress) -> Fetched:
     url = job.file.url
 
-    def attempt() -> tuple[dict[str, str], int]:
+    def attempt() -> Fetched:
         fd, tmp = temp_file(dest.parent)
         try:
             digests, count = _stream(upstream, job, fd, progress)
             if problem := _problem(job, digests, count):
                 raise IntegrityError(f"{problem} (from {redact(url)})")
+            with open(tmp, "rb") as done:
+                metadata = _own_metadata(job.file, done)  # before settle drops the bytes
+                settle(done.fileno())
             os.replace(tmp, dest)
-            return digests, count
+            return Fetched(digests, count, metadata)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -289,9 +304,17 @@ def _stream(
                 progress.bytes_done(len(chunk))
         except urllib3.exceptions.HTTPError as exc:
             raise ConnectionBroken(type(exc).__name__) from exc
-        out.flush()
-        settle(out.fileno())
     return {a: h.hexdigest() for a, h in hashers.items()}, count
+
+
+def _own_metadata(f: DistFile, source: IO[bytes]) -> bytes | None:
+    """A wheel's METADATA, or ``None`` (for an sdist, or a wheel without a readable one)."""
+    if f.kind != "wheel":
+        return None
+    try:
+        return wheel_metadata(source, f.filename)
+    except BadDistribution:
+        return None
 
 
 def is_current(job: Job, size: int) -> bool:

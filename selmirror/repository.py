@@ -25,7 +25,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from selmirror import hashes, workers
-from selmirror.download import Job, fetch_verified
+from selmirror.download import Fetched, Job, fetch_verified
 from selmirror.errors import OutputError, UpstreamError
 from selmirror.filter import Policy, suits
 from selmirror.lazywheel import RangeNotSupported, remote_wheel_metadata
@@ -93,7 +93,7 @@ class Repository:
         self._lock = threading.Lock()
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], Future[CoreMetadata]] = {}
-        self._files: dict[str, Future[tuple[Path, dict[str, str]]]] = {}
+        self._files: dict[str, Future[tuple[Path, Fetched]]] = {}
         self._explored: set[tuple[NormalizedName, str, frozenset[str]]] = set()
 
     def stop_exploring(self) -> None:
@@ -112,7 +112,7 @@ class Repository:
         self.stop_exploring()
         self._file_pool.shutdown(wait=True, cancel_futures=True)
 
-    def fetched(self, filename: str) -> Future[tuple[Path, dict[str, str]]] | None:
+    def fetched(self, filename: str) -> Future[tuple[Path, Fetched]] | None:
         """The download of that file this run started (for metadata, or ahead of need)."""
         with self._lock:
             return self._files.get(filename)
@@ -252,20 +252,19 @@ class Repository:
             return None
         return data
 
-    def fetch(self, f: DistFile, *, now: bool = False) -> Future[tuple[Path, dict[str, str]]]:
-        """Download ``f`` whole into the cache, once per run: ``(path, digests)``.
+    def fetch(self, f: DistFile, *, now: bool = False) -> Future[tuple[Path, Fetched]]:
+        """Download ``f`` whole into the cache, once per run: where, and what was fetched.
 
         Ahead of need it queues behind other such downloads; ``now`` (the resolver waits
         for it) runs it in the calling thread, taking it over if it was still queued.
         """
 
-        def download() -> tuple[Path, dict[str, str]]:
+        def download() -> tuple[Path, Fetched]:
             path = self.cache_dir / f.filename
             try:
-                digests, _ = fetch_verified(self.upstream, Job(file=f), path, self.progress)
+                return path, fetch_verified(self.upstream, Job(file=f), path, self.progress)
             except OSError as exc:
                 raise OutputError(f"cannot write {path}: {exc.strerror}") from None
-            return path, digests
 
         with self._lock:
             future = self._files.get(f.filename)
@@ -283,12 +282,11 @@ class Repository:
         return future
 
     def _from_whole_file(self, f: DistFile) -> CoreMetadata:
-        path, _ = self.fetch(f, now=True).result()
+        path, fetched = self.fetch(f, now=True).result()
         try:
             if f.kind == "wheel":
-                return parse_core_metadata(
-                    wheel_metadata(path, f.filename), sdist=False, source="wheel"
-                )
+                data = fetched.metadata or wheel_metadata(path, f.filename)
+                return parse_core_metadata(data, sdist=False, source="wheel")
             return parse_core_metadata(sdist_pkg_info(path, f.filename), sdist=True, source="sdist")
         except BadDistribution as exc:
             raise UpstreamError(f"cannot read the metadata of {exc}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import socket
@@ -11,12 +12,13 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fakeindex import FakeIndex
+from fakeindex import FakeIndex, build_wheel
 from oracles import assert_installable, clean_env, pip_install_dry_run
 from packaging.utils import NormalizedName
 
@@ -870,3 +872,26 @@ def test_work_of_a_worker_process_that_dies_is_done_by_a_thread(
     assert "a worker process died; fetching the page of beta here" in err
     assert "a worker process died; downloading" in err
     assert _pids(tmp_path / "pids") == {"file": {os.getpid()}, "page": {os.getpid()}}
+
+
+def test_a_wheel_without_a_readable_metadata_is_mirrored_without_a_sidecar(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Resolution reads the PEP 658 file; the wheel itself lacks METADATA (read where it
+    was downloaded, and once more here to say why)."""
+    filename, _, metadata = build_wheel("alpha", "1.0")
+    hollow = io.BytesIO()
+    with zipfile.ZipFile(hollow, "w") as archive:
+        archive.writestr("alpha/__init__.py", "")
+    fake_index.add_file("alpha", filename, hollow.getvalue(), metadata=metadata)
+
+    code, out, err = selmirror(capsys, fake_index, tmp_path / "m", "alpha")
+
+    assert code == 0, err
+    assert "1 downloaded" in out
+    assert f"{filename}: no alpha-1.0.dist-info/METADATA; no .metadata file for it" in err
+    assert {p for p in on_disk(tmp_path / "m") if p.startswith("alpha/")} == {
+        "alpha/index.html",
+        "alpha/index.v1_json",
+        f"alpha/{filename}",
+    }
