@@ -195,8 +195,9 @@ class Repository:
             if f.core_metadata is not None and (data := self._pep658(f)) is not None:
                 return parse_core_metadata(data, sdist=False, source="pep658")
         if wheels:
-            # a pure wheel when there is one (most are), else the smallest
-            wheel = min(wheels, key=lambda f: (not _is_pure(f), f.size or 0))
+            # one a target takes (a caching proxy likely holds it, and it may well be on
+            # its way here already), pure if there is one (most are), else the smallest
+            wheel = min(wheels, key=lambda f: (not self._wanted(f), not _is_pure(f), f.size or 0))
             if self.speculate and wheel.size is not None and wheel.size <= SMALL_WHEEL:
                 return self._from_whole_file(wheel)  # one request, and likely kept
             try:
@@ -366,9 +367,13 @@ class Repository:
         allowed = specifier.filter(versions, prereleases=self.policy.prereleases or None)
         for version in allowed:  # newest first: stop at the first one some target can use
             files = versions[version]
-            if any(f.yanked is None and any(suits(f, t) for t in self.targets) for f in files):
+            if any(f.yanked is None and self._wanted(f) for f in files):
                 return version
         return None
+
+    def _wanted(self, f: DistFile) -> bool:
+        """Whether some target of this run can install ``f``."""
+        return any(suits(f, t) for t in self.targets)
 
     def _in_mirror(self, f: DistFile) -> bool:
         """Whether the mirror seems to hold ``f`` already (the download stage checks)."""

@@ -280,6 +280,38 @@ def test_metadata_without_pep658_by_range_or_whole_file(
         assert whole == [200]  # then fetched it whole, once
 
 
+def test_metadata_is_read_from_a_wheel_a_target_takes(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not the smallest wheel when it is another platform's: a caching proxy most likely
+    holds the files the run wants, and reads of others may go all the way upstream."""
+    theirs = fake_index.add_wheel("app", "1.0", tag="py3-none-win_amd64", advertise_metadata=False)
+    ours = fake_index.add_wheel(
+        "app",
+        "1.0",
+        tag="py3-none-manylinux_2_28_x86_64",
+        requires_dist=["dep"],
+        advertise_metadata=False,
+    )
+    ours.content = _pad_wheel(ours.content, b"x" * (700 << 10))  # the larger, by far
+    fake_index.add_wheel("dep", "1.0")
+    code, report, err = run(
+        fake_index,
+        tmp_path / "m",
+        capsys,
+        "app",
+        "--platform",
+        LINUX,
+        "--python-version",
+        "3.12",
+        "--dry-run",
+    )
+    assert code == 0, err
+    assert set(resolved(report, "cp312-manylinux_2_28_x86_64")) == {"app", "dep"}
+    assert fake_index.downloads(theirs.filename) == []
+    assert {r.status for r in fake_index.downloads(ours.filename)} == {206}
+
+
 def test_a_file_read_whole_for_its_metadata_is_not_downloaded_again(
     fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
