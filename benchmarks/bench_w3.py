@@ -181,7 +181,7 @@ def main() -> None:
         print(
             f"median: selmirror {median['selmirror']:.2f} s (goal <= 2.0), "
             f"pip download + dir2pi {median['pip+dir2pi']:.2f} s, "
-            f"speed-up {median['pip+dir2pi'] / median['selmirror']:.1f}x (goal >= 3)"
+            f"speed-up {median['pip+dir2pi'] / median['selmirror']:.2f}x (goal >= 3)"
         )
         print(
             f"8 targets: {median['selmirror-8']:.2f} s = "
