@@ -123,13 +123,10 @@ class Downloader:
         try:
             fetched = None
             digests = self._trusted(job, dest)
-            if digests is None and job.prefetched is not None:
-                fetched = self._adopt(job, dest, job.prefetched)
-            if digests is None and fetched is None:
-                fetched = fetch_verified(self.upstream, job, dest, self.progress)
-            if fetched is not None:
+            if digests is None:
+                fetched = self._adopt(job, dest, job.prefetched) if job.prefetched else None
+                fetched = fetched or fetch_verified(self.upstream, job, dest, self.progress)
                 digests = fetched.digests
-            assert digests is not None
             record = replace(
                 f,
                 origin="upstream",
@@ -181,20 +178,26 @@ class Downloader:
 
         Upstream's PEP 658 file is used when advertised and hash-verified. The wheel's own
         METADATA is read first: when it hashes to the advertised value it *is* that file,
-        and no request is needed. A file already in place (not ``fetched``) keeps the
-        sidecar it has.
+        and no request is needed. A file that was in place (not ``fetched``) keeps the
+        sidecar the mirror recorded for it, if it is still there.
         """
         f = job.file
         if f.kind != "wheel":
             return None
         path = dest.with_name(f.filename + ".metadata")
         rec = job.recorded
-        kept = rec and rec.core_metadata and "sha256" in rec.core_metadata and path.exists()
-        if fetched is None and kept and rec and rec.core_metadata:
+        if (
+            fetched is None
+            and rec
+            and rec.core_metadata
+            and "sha256" in rec.core_metadata
+            and path.exists()
+        ):
             return dict(rec.core_metadata)
         data = fetched.metadata if fetched else None
         try:
-            data = data if data is not None else wheel_metadata(dest, f.filename)
+            if data is None:  # a file that was in place, or a wheel without a readable one
+                data = wheel_metadata(dest, f.filename)
         except BadDistribution as exc:
             log.warning("%s; no .metadata file for it", exc)
             return None
