@@ -362,7 +362,7 @@ class ProjectPage:
 
     def _entries(self, version: Version) -> list[dict[str, Any]]:
         """The raw entries of ``version`` (unpickled on first use after a transfer)."""
-        group = self._groups.setdefault(version, [])
+        group = self._groups.get(version, [])
         if isinstance(group, _Packed):
             group = self._groups[version] = pickle.loads(group.entries)  # noqa: S301 - ours
         return group
