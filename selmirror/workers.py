@@ -166,13 +166,24 @@ def _start_worker(upstream: Upstream, spill: Path) -> None:
     )
 
 
+def _portable(exc: Exception) -> Exception:
+    """``exc``, or if it would not come back whole from a pickle (an exception class whose
+    ``__init__`` wants other arguments than its message), a RuntimeError saying what it was:
+    the parent's executor treats a result it cannot unpickle as a broken pool."""
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes
+    except Exception:  # noqa: BLE001 - whatever went wrong, the message survives
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> _Answer | Path:
     assert _worker_upstream is not None, "initializer ran"
     _kept.take()
     try:
         answer = _Answer(result=fn(_worker_upstream, *args))
     except Exception as exc:  # noqa: BLE001 - raised again in the parent, after the logs
-        answer = _Answer(error=exc)
+        answer = _Answer(error=_portable(exc))
     answer.records = _kept.take()
     data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
     if len(data) <= SPILL_BYTES or _spill is None:

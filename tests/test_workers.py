@@ -34,6 +34,15 @@ def warn_then(upstream: Upstream, fail: bool) -> str:
     return "done"
 
 
+class Awkward(Exception):
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__(f"HTTP {status} from {url}")
+
+
+def raise_awkward(upstream: Upstream) -> None:
+    raise Awkward("https://x.example/", 503)
+
+
 def die_unless_in(upstream: Upstream, parent: int) -> int:
     if os.getpid() != parent:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -110,3 +119,13 @@ def test_a_large_answer_comes_back_whole_through_a_file_that_does_not_stay(
     assert answers == [big(upstream, n) for n in (256, 4 << 20, 8 << 20)]
     assert [issubclass(t, Path) for t in received] == [False, True, True]
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_fork
+def test_an_error_that_cannot_be_unpickled_arrives_as_its_message(upstream: Upstream) -> None:
+    """Unpickling ``Awkward`` would fail in the parent, and the executor would call the
+    pool broken; the worker sends its message instead, and the pool goes on."""
+    with workers.worker_processes(1, upstream):
+        with pytest.raises(RuntimeError, match=r"^Awkward: HTTP 503 from https://x\.example/$"):
+            workers.call(raise_awkward, upstream, what="awkward")
+        assert workers.call(where, upstream, "after", what="after")[0] != os.getpid()
