@@ -22,7 +22,7 @@ from fakeindex import FakeIndex, build_wheel
 from oracles import assert_installable, clean_env, pip_install_dry_run
 from packaging.utils import NormalizedName
 
-from selmirror import hashes, upstream
+from selmirror import hashes, upstream, workers
 from selmirror.cli import main
 from selmirror.folder import TMP_PREFIX, MirrorFolder
 from selmirror.pages import parse_html_page, parse_json_page
@@ -826,6 +826,7 @@ def _pids(log: Path) -> dict[str, set[int]]:
     return found
 
 
+@pytest.mark.skipif(not workers.can_fork(), reason="worker processes need fork")
 def test_pages_and_files_are_fetched_by_worker_processes_unless_told_not_to(
     fake_index: FakeIndex,
     tmp_path: Path,
@@ -855,6 +856,7 @@ def test_pages_and_files_are_fetched_by_worker_processes_unless_told_not_to(
     assert results["0"] == {"file": {os.getpid()}, "page": {os.getpid()}}
 
 
+@pytest.mark.skipif(not workers.can_fork(), reason="worker processes need fork")
 def test_work_of_a_worker_process_that_dies_is_done_by_a_thread(
     fake_index: FakeIndex,
     tmp_path: Path,
