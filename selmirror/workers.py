@@ -68,6 +68,7 @@ def worker_processes(count: int, upstream: Upstream) -> Iterator[None]:
         yield
         return
     tls_context()  # loaded once here, inherited by every worker (about 20 ms each otherwise)
+    spill: Path | None = None
     try:
         spill = Path(tempfile.mkdtemp(prefix="selmirror-answers-"))
         pool = ProcessPoolExecutor(
@@ -79,6 +80,8 @@ def worker_processes(count: int, upstream: Upstream) -> Iterator[None]:
         pool.submit(int)  # forks every worker now, while this is the only thread
     except OSError as exc:
         log.debug("no worker processes (%s); working in threads", exc)
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
         yield
         return
     _pool = pool
@@ -188,7 +191,13 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> _Answer | Path:
     data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
     if len(data) <= SPILL_BYTES or _spill is None:
         return answer
-    fd, name = tempfile.mkstemp(dir=_spill)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    name = ""
+    try:
+        fd, name = tempfile.mkstemp(dir=_spill)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except OSError:  # no room for it: through the pipe, slower but whole
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        return answer
     return Path(name)

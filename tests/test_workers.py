@@ -129,3 +129,14 @@ def test_an_error_that_cannot_be_unpickled_arrives_as_its_message(upstream: Upst
         with pytest.raises(RuntimeError, match=r"^Awkward: HTTP 503 from https://x\.example/$"):
             workers.call(raise_awkward, upstream, what="awkward")
         assert workers.call(where, upstream, "after", what="after")[0] != os.getpid()
+
+
+@needs_fork
+def test_a_large_answer_comes_back_through_the_pipe_when_no_file_can_be_written(
+    upstream: Upstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with workers.worker_processes(1, upstream):
+        (spill,) = tmp_path.iterdir()
+        spill.rmdir()  # the workers' writes there now fail
+        assert workers.call(big, upstream, 1 << 20, what="big") == big(upstream, 1 << 20)
