@@ -5,12 +5,17 @@ Reads one member and never extracts an archive; caps sizes against zip bombs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import struct
 import tarfile
 import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -37,6 +42,8 @@ def wheel_metadata(source: str | Path | IO[bytes], filename: str) -> bytes:
     checks; exactly one may exist.
     """
     name, version, _, _ = parse_wheel_filename(filename)
+    if (quick := _metadata_by_search(source, name, version)) is not None:
+        return quick
     try:
         with zipfile.ZipFile(source) as archive:
             candidates = [
@@ -59,6 +66,90 @@ def wheel_metadata(source: str | Path | IO[bytes], filename: str) -> bytes:
     if len(data) > MAX_METADATA_BYTES:
         raise BadDistribution(f"{filename}: METADATA larger than 10 MiB")
     return data
+
+
+_END = struct.Struct("<4s4H2LH")  # end of central directory record (as zipfile reads it)
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header
+_LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header
+_METADATA = b".dist-info/METADATA"
+
+
+def _metadata_by_search(
+    source: str | Path | IO[bytes], name: NormalizedName, version: Version
+) -> bytes | None:
+    """METADATA found by searching the central directory for its name, or ``None``.
+
+    zipfile builds an object for every member first: for 8 targets of W3 (152 wheels,
+    some with 3,000 files) that was 0.2 s of CPU, and 0.03 s this way. Anything unusual
+    (a comment, data before the archive, zip64, encryption, a method other than stored or
+    deflate, no or several candidates, a CRC or size that does not match) gives ``None``,
+    and :func:`wheel_metadata` asks zipfile, which also words every error.
+    """
+    try:
+        with contextlib.ExitStack() as stack:
+            f = source if hasattr(source, "read") else stack.enter_context(open(source, "rb"))
+            return _search(f, name, version)  # type: ignore[arg-type]
+    except (OSError, ValueError, EOFError, zlib.error, struct.error):
+        return None
+
+
+def _search(f: IO[bytes], name: NormalizedName, version: Version) -> bytes | None:
+    size = f.seek(0, io.SEEK_END)
+    if size < _END.size:
+        return None
+    f.seek(size - _END.size)
+    sig, disk, cd_disk, here, total, cd_size, cd_offset, comment = _END.unpack(f.read(_END.size))
+    standard = sig == b"PK\x05\x06" and not (comment or disk or cd_disk) and here == total
+    if not standard or cd_offset + cd_size != size - _END.size:
+        return None
+    f.seek(cd_offset)
+    directory = f.read(cd_size)
+    found = [
+        record
+        for end in _ends_of(directory, _METADATA)
+        if (record := _record_ending_at(directory, end, name, version)) is not None
+    ]
+    if len(found) != 1:
+        return None
+    flags, method, crc, packed, unpacked, offset = (found[0][i] for i in (5, 6, 9, 10, 11, 18))
+    if flags & 0x1 or method not in (0, 8) or max(packed, unpacked) > MAX_METADATA_BYTES:
+        return None
+    f.seek(offset)
+    local = _LOCAL.unpack(f.read(_LOCAL.size))
+    if local[0] != b"PK\x03\x04":
+        return None
+    f.seek(offset + _LOCAL.size + local[10] + local[11])
+    data = f.read(packed)
+    if method == 8:
+        data = zlib.decompressobj(-15).decompress(data, MAX_METADATA_BYTES + 1)
+    return data if len(data) == unpacked and zlib.crc32(data) == crc else None
+
+
+def _ends_of(data: bytes, needle: bytes) -> Iterator[int]:
+    at = data.find(needle)
+    while at >= 0:
+        yield at + len(needle)
+        at = data.find(needle, at + 1)
+
+
+def _record_ending_at(
+    directory: bytes, end: int, name: NormalizedName, version: Version
+) -> tuple[Any, ...] | None:
+    """The central directory record whose file name ends at ``end``, if that name is
+    ``<dist-info of name and version>/METADATA``."""
+    lowest = max(0, end - _CENTRAL.size - 0xFFFF)
+    head = directory.rfind(b"PK\x01\x02", lowest, end)
+    while head >= 0:
+        record = _CENTRAL.unpack_from(directory, head)
+        start = head + _CENTRAL.size
+        if start + record[12] == end:
+            parts = directory[start:end].decode("utf-8" if record[5] & 0x800 else "cp437")
+            folder, _, rest = parts.partition("/")
+            if rest == "METADATA" and _dist_info_matches(folder, name, version):
+                return record
+            return None
+        head = directory.rfind(b"PK\x01\x02", lowest, head)
+    return None
 
 
 def _dist_info_matches(folder: str, name: str, version: Version) -> bool:
