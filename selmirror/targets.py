@@ -69,6 +69,8 @@ class Target:
     tags: frozenset[Tag] = frozenset()
     # one marker environment, or a few when real installers disagree (Windows machine names)
     environments: tuple[Mapping[str, str], ...] = field(default=(), compare=False)
+    # each tag's place in the installer's order of preference: 0 is the most specific
+    tag_rank: Mapping[Tag, int] = field(default_factory=dict, compare=False)
 
     @property
     def label(self) -> str:
@@ -82,6 +84,12 @@ class Target:
 
     def accepts_wheel(self, wheel_tags: Iterable[Tag]) -> bool:
         return not self.tags.isdisjoint(wheel_tags)
+
+    def wheel_rank(self, wheel_tags: Iterable[Tag]) -> int:
+        """How much an installer here prefers a wheel: the rank of its best tag (lower is
+        better, as pip and uv order them); ``len(tags)`` if it does not suit at all."""
+        worst = len(self.tag_rank)
+        return min((self.tag_rank.get(tag, worst) for tag in wheel_tags), default=worst)
 
     def accepts_requires_python(self, requires_python: str | None) -> bool:
         if requires_python is None:
@@ -208,32 +216,47 @@ def parse_python_version(text: str) -> tuple[int, ...]:
     raise InputError(f"--python-version {text!r}: expected X.Y or X.Y.Z, e.g. 3.11")
 
 
+def default_abi(version: tuple[int, ...], implementation: str = "cp") -> str:
+    """The ABI of a stock interpreter: ``cp312``; ``cp37m`` before 3.8 (pymalloc, as
+    packaging's ``cpython_tags`` derives it); ``pypy310_pp73`` for PyPy."""
+    nodot = f"{version[0]}{version[1]}"
+    if implementation != "cp":
+        return f"pypy{nodot}_pp73"
+    return f"cp{nodot}m" if (version[0], version[1]) < (3, 8) else f"cp{nodot}"
+
+
 def _tags(
     version: tuple[int, ...], implementation: str, abis: Sequence[str], platforms: list[str]
-) -> frozenset[Tag]:
+) -> dict[Tag, int]:
+    """Every tag an installer on this machine accepts, with its rank (best first)."""
     major_minor = (version[0], version[1])
     nodot = f"{version[0]}{version[1]}"
     interpreter = f"{implementation}{nodot}"
+    # abis always explicit: abis=None would read the host's ABI flags
+    chosen = list(abis) or [default_abi(version, implementation)]
     if implementation == "cp":
-        # abis always explicit: abis=None would read the host's ABI flags
-        specific = cpython_tags(major_minor, abis=list(abis) or [interpreter], platforms=platforms)
+        specific = cpython_tags(major_minor, abis=chosen, platforms=platforms)
     else:
-        pypy_abis = list(abis) or [f"pypy{nodot}_pp73"]
-        specific = generic_tags(interpreter, abis=pypy_abis, platforms=platforms)
+        specific = generic_tags(interpreter, abis=chosen, platforms=platforms)
     compatible = compatible_tags(major_minor, interpreter=interpreter, platforms=platforms)
-    return frozenset(itertools.chain(specific, compatible))
+    ranks: dict[Tag, int] = {}
+    for tag in itertools.chain(specific, compatible):
+        ranks.setdefault(tag, len(ranks))
+    return ranks
 
 
 def make_target(
     platform: str, version: tuple[int, ...], implementation: str = "cp", abis: Sequence[str] = ()
 ) -> Target:
+    ranks = _tags(version, implementation, abis, [*expand_platform(platform), "any"])
     return Target(
         platform=platform,
         python_version=version,
         implementation=implementation,
         abis=tuple(abis),
-        tags=_tags(version, implementation, abis, [*expand_platform(platform), "any"]),
+        tags=frozenset(ranks),
         environments=marker_environments(platform, version, implementation),
+        tag_rank=ranks,
     )
 
 

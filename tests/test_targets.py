@@ -245,3 +245,34 @@ def test_markers_are_evaluated_in_the_targets_environment() -> None:
 def test_uv_platform_names(uv_name: str, tag: str) -> None:
     (t,) = make_targets([uv_name], ["3.12"])
     assert t.platform == tag
+
+
+def test_cpython_before_3_8_takes_pymalloc_wheels_as_its_interpreter_does() -> None:
+    (t37,) = make_targets(["win_amd64"], ["3.7"])
+    assert t37.accepts_wheel(parse_wheel_filename("typed_ast-1.5.5-cp37-cp37m-win_amd64.whl")[3])
+    assert not t37.accepts_wheel(parse_wheel_filename("x-1.0-cp37-cp37-win_amd64.whl")[3])
+    assert t37.accepts_wheel(parse_wheel_filename("x-1.0-cp36-abi3-win_amd64.whl")[3])
+    (t38,) = make_targets(["win_amd64"], ["3.8"])
+    assert t38.accepts_wheel(parse_wheel_filename("x-1.0-cp38-cp38-win_amd64.whl")[3])
+    assert not t38.accepts_wheel(parse_wheel_filename("x-1.0-cp38-cp38m-win_amd64.whl")[3])
+    (debug,) = make_targets(["win_amd64"], ["3.7"], abis=["cp37dm"])  # an explicit ABI wins
+    assert not debug.accepts_wheel(parse_wheel_filename("x-1.0-cp37-cp37m-win_amd64.whl")[3])
+
+
+def test_wheels_rank_as_the_installer_prefers_them() -> None:
+    (t,) = make_targets(["manylinux_2_28_x86_64"], ["3.12"])
+
+    def rank(filename: str) -> int:
+        return t.wheel_rank(parse_wheel_filename(filename)[3])
+
+    order = [
+        "x-1.0-cp312-cp312-manylinux_2_28_x86_64.whl",
+        "x-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "x-1.0-cp312-abi3-manylinux_2_17_x86_64.whl",
+        "x-1.0-cp39-abi3-manylinux_2_17_x86_64.whl",
+        "x-1.0-py3-none-manylinux_2_17_x86_64.whl",
+        "x-1.0-py3-none-any.whl",
+        "x-1.0-cp312-cp312-win_amd64.whl",  # does not suit: after everything
+    ]
+    assert sorted(order, key=rank) == order
+    assert rank(order[-1]) == len(t.tag_rank)
