@@ -9,10 +9,10 @@ Requires-Python).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
 from selmirror.models import DistFile, Rejected
@@ -79,6 +79,36 @@ def suits(f: DistFile, target: Target) -> bool:
     if f.kind == "wheel" and not target.accepts_wheel(f.tags):
         return False
     return target.accepts_requires_python(f.requires_python)
+
+
+def installs(files: Iterable[DistFile], target: Target, policy: Policy) -> DistFile | None:
+    """The file of one version an installer on ``target`` takes, or ``None`` if none suits.
+
+    The wheel whose best tag ranks highest in the target's order of preference, a higher
+    build tag breaking ties (pip's and uv's rule); else an sdist, which it would build
+    (``.tar.gz`` before ``.zip``). Yanked files come last. ``--binary-only`` and
+    ``--source-only`` leave out sdists and wheels.
+    """
+    wheels: list[DistFile] = []
+    sdists: list[DistFile] = []
+    for f in files:
+        if not suits(f, target) or _type_rule(f, policy) is not None:
+            continue
+        (wheels if f.kind == "wheel" else sdists).append(f)
+    if wheels:
+        return min(
+            wheels,
+            key=lambda f: (f.yanked is not None, target.wheel_rank(f.tags), _newest_build(f)),
+        )
+    if sdists:
+        return min(sdists, key=lambda f: (f.yanked is not None, not f.filename.endswith(".tar.gz")))
+    return None
+
+
+def _newest_build(f: DistFile) -> tuple[int, ...]:
+    """Sorts wheels with a higher build tag first (``-2-`` before ``-1-`` before none)."""
+    build = parse_wheel_filename(f.filename)[2]
+    return (-build[0],) if build else (0,)
 
 
 def _type_rule(f: DistFile, policy: Policy) -> tuple[str, str] | None:

@@ -260,20 +260,29 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def _version_text(filename: object) -> str | None:
+def _version_text(filename: object, project: str | None = None) -> str | None:
     """The version part of a wheel or sdist filename, by string splitting alone.
 
     Only a key to group entries by: every entry is validated in full before it is used.
+    With ``project``, ``None`` for a filename whose name part is another project's: a
+    page may list ``cffi-1.0.2-2.tar.gz``, which is not cffi 2.
     """
     if not isinstance(filename, str):
         return None
     if filename.endswith(".whl"):
         parts = filename.split("-")
-        return parts[1] if len(parts) in (5, 6) else None
-    for suffix in (".tar.gz", ".zip"):
-        if filename.endswith(suffix):
-            return filename[: -len(suffix)].rpartition("-")[2] or None
-    return None
+        name, version = (parts[0], parts[1]) if len(parts) in (5, 6) else ("", None)
+    else:
+        stem = next((filename[: -len(s)] for s in (".tar.gz", ".zip") if filename.endswith(s)), "")
+        name, _, version = stem.rpartition("-")
+    if project is not None and _canonical(name) != project:
+        return None
+    return version or None
+
+
+@functools.lru_cache(maxsize=4096)
+def _canonical(name: str) -> str:
+    return canonicalize_name(name)
 
 
 class ProjectPage:
@@ -324,7 +333,7 @@ class ProjectPage:
                 self._refused.append(self._reject(shown, "duplicate", f"{shown}: listed twice"))
             else:
                 seen.add(filename)
-                text = _version_text(filename)
+                text = _version_text(filename, name)
                 version = _version(text) if text else None
                 if version is not None:
                     groups.setdefault(version, []).append(entry)

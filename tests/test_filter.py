@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from selmirror.filter import Policy, select
+from selmirror.filter import Policy, installs, select
+from selmirror.models import DistFile
 from selmirror.pages import ProjectPage
 from selmirror.targets import make_targets
 
@@ -96,3 +98,49 @@ def test_unchosen_versions_are_never_validated_but_still_reported() -> None:
     assert reasons["foo-0.5.tar.gz"] == ("version", "foo-0.5.tar.gz: version 0.5 not chosen")
     assert page.rejected_of(Version("0.5")) == ()  # nothing looked at it
     assert [r.category for r in page.rejected] == ["bad-url"]  # it is refused once read
+
+
+def _files(*entries: dict[str, object]) -> list[DistFile]:
+    page = ProjectPage(name=FOO, url="https://x.example/simple/foo/", entries=entries)
+    return [f for v in page.versions() for f in page.files_of(v)]
+
+
+@pytest.mark.parametrize(
+    ("platform", "policy", "expected"),
+    [
+        ("manylinux_2_28_x86_64", Policy(), "foo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"),
+        ("manylinux2014_x86_64", Policy(), "foo-1.0-2-cp312-abi3-manylinux_2_17_x86_64.whl"),
+        ("win_amd64", Policy(), "foo-1.0-py3-none-any.whl"),
+        ("win_amd64", Policy(source_only=True), "foo-1.0.tar.gz"),
+        ("win_arm64", Policy(), "foo-1.0-py3-none-any.whl"),
+        ("macosx_14_0_arm64", Policy(), "foo-1.0-py3-none-any.whl"),
+    ],
+)
+def test_the_file_an_installer_takes(platform: str, policy: Policy, expected: str) -> None:
+    files = _files(
+        _file("foo-1.0.zip"),
+        _file("foo-1.0.tar.gz"),
+        _file("foo-1.0-py3-none-any.whl"),
+        _file("foo-1.0-cp312-abi3-manylinux_2_17_x86_64.whl"),
+        _file("foo-1.0-2-cp312-abi3-manylinux_2_17_x86_64.whl"),  # build 2 beats no build
+        _file("foo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"),
+        _file("foo-1.0-cp312-cp312-macosx_11_0_arm64.whl", yanked="bad"),
+    )
+    files = [f for f in files if platform != "macosx_14_0_arm64" or f.kind == "wheel"]
+    (target,) = make_targets([platform], ["3.12"])
+    chosen = installs(files, target, policy)
+    assert chosen is not None
+    assert chosen.filename == expected
+
+
+def test_an_sdist_when_no_wheel_suits_and_nothing_when_binary_only() -> None:
+    files = _files(
+        _file("foo-1.0.zip"), _file("foo-1.0.tar.gz"), _file("foo-1.0-cp39-cp39-win32.whl")
+    )
+    (target,) = make_targets(["win_amd64"], ["3.12"])
+    chosen = installs(files, target, Policy())
+    assert chosen is not None
+    assert chosen.filename == "foo-1.0.tar.gz"
+    assert installs(files, target, Policy(binary_only=True)) is None
+    old = _files(_file("foo-1.0.tar.gz", requires_python="<3"))
+    assert installs(old, target, Policy()) is None

@@ -142,6 +142,17 @@ def test_duplicate_filename_is_rejected() -> None:
     assert [r.category for r in page.rejected] == ["duplicate"]
 
 
+def test_another_projects_file_never_names_a_version() -> None:
+    # cffi's page once listed cffi-1.0.2-2.tar.gz: its "version" 2 equals 2.0.0 in PEP 440
+    foreign = _entry("foo-1.0.2-2.tar.gz")
+    page = parse_json_page(_json(foreign, _entry("foo-2.0.0.tar.gz")), url=URL, project=FOO)
+    assert [str(v) for v in page.versions()] == ["2.0.0"]
+    assert [(r.filename, r.category) for r in page.refused] == [
+        ("foo-1.0.2-2.tar.gz", "foreign-file")
+    ]
+    assert [f.filename for f in page.files] == ["foo-2.0.0.tar.gz"]
+
+
 def test_quarantined_project_offers_no_files() -> None:
     body = _json(_entry(), **{"project-status": {"status": "quarantined"}})
     page = parse_json_page(body, url=URL, project=FOO)
