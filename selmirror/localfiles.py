@@ -14,13 +14,13 @@ from pathlib import Path
 
 from packaging.metadata import parse_email
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
 
 from selmirror import hashes
 from selmirror.folder import atomic_write
-from selmirror.metadata import BadDistribution, sdist_pkg_info, wheel_metadata
+from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.pages import FileRefused, dist_file
+from selmirror.sdists import BadSdist, read_sdist, trusted
 
 log = logging.getLogger(__name__)
 _SKIP_SUFFIXES = (".metadata", ".html", ".v1_json")
@@ -66,10 +66,11 @@ def record_from_disk(
             core = {"sha256": hashlib.sha256(data).hexdigest()}
             requires_python = parse_email(data)[0].get("requires_python")
         else:
-            raw = parse_email(sdist_pkg_info(path, path.name))[0]
-            if _trusted(raw.get("metadata_version"), raw.get("dynamic", [])):
+            pkg_info = read_sdist(path, path.name).pkg_info
+            raw = parse_email(pkg_info)[0] if pkg_info else {}
+            if trusted(raw.get("metadata_version"), raw.get("dynamic", []), "requires-python"):
                 requires_python = raw.get("requires_python")
-    except BadDistribution as exc:
+    except (BadDistribution, BadSdist) as exc:
         log.warning("%s", exc)
     return DistFile(
         project=project,
@@ -84,12 +85,3 @@ def record_from_disk(
         core_metadata=core,
         origin="local",
     )
-
-
-def _trusted(metadata_version: str | None, dynamic: list[str]) -> bool:
-    """An sdist's Requires-Python counts from Metadata-Version 2.2 on, unless Dynamic."""
-    try:
-        new_enough = Version(metadata_version or "1.0") >= Version("2.2")
-    except InvalidVersion:
-        return False
-    return new_enough and "requires-python" not in {d.lower() for d in dynamic}

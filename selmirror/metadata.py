@@ -9,7 +9,6 @@ import contextlib
 import functools
 import io
 import struct
-import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -23,10 +22,11 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     NormalizedName,
     canonicalize_name,
-    parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
+
+from selmirror.sdists import BadSdist, BuildSystem, build_system, read_sdist, sdist_metadata
 
 MAX_METADATA_BYTES = 10 << 20
 
@@ -161,46 +161,14 @@ def _dist_info_matches(folder: str, name: str, version: Version) -> bool:
         return False
 
 
-def sdist_pkg_info(path: str | Path, filename: str) -> bytes:
-    """The bytes of ``{name}-{version}/PKG-INFO`` of an sdist (``.tar.gz`` or ``.zip``)."""
-    name, version = parse_sdist_filename(filename)
-    try:
-        if filename.endswith(".zip"):
-            with zipfile.ZipFile(path) as archive:
-                for info in archive.infolist():
-                    if _is_pkg_info(info.filename, name, version):
-                        if info.file_size > MAX_METADATA_BYTES:
-                            break
-                        with archive.open(info) as member:
-                            return member.read(MAX_METADATA_BYTES)
-        else:
-            with tarfile.open(path, "r:gz") as archive:
-                for entry in archive:
-                    if _is_pkg_info(entry.name, name, version) and entry.isfile():
-                        if entry.size > MAX_METADATA_BYTES:
-                            break
-                        stream = archive.extractfile(entry)
-                        if stream is not None:
-                            return stream.read(MAX_METADATA_BYTES)
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise BadDistribution(f"{filename}: not a readable sdist ({exc})") from None
-    raise BadDistribution(f"{filename}: no usable PKG-INFO")
-
-
-def _is_pkg_info(member: str, name: str, version: Version) -> bool:
-    top, sep, rest = member.partition("/")
-    return (
-        sep == "/" and rest == "PKG-INFO" and _dist_info_matches(top + ".dist-info", name, version)
-    )
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CoreMetadata:
-    """What resolution needs of a distribution's core metadata.
+    """What resolution needs of one distribution file.
 
-    ``dependencies_known`` is false for an sdist whose PKG-INFO cannot be trusted: a
-    Metadata-Version before 2.2, or ``Requires-Dist`` listed as ``Dynamic`` (only a build
-    could tell, and selmirror never runs a build backend).
+    ``dependencies_known`` is false for an sdist with no static source of its dependencies
+    (only a build could tell, and selmirror never runs a build backend). ``source`` says
+    where they came from (``"pep658"``, ``"range"``, ``"egg-info requires.txt"``, ...);
+    ``build`` is what building an sdist needs.
     """
 
     requires_dist: tuple[str, ...] = ()
@@ -208,25 +176,37 @@ class CoreMetadata:
     provides_extra: tuple[str, ...] = ()
     dependencies_known: bool = True
     source: str = ""
+    build: BuildSystem | None = None
 
 
-def parse_core_metadata(data: bytes, *, sdist: bool, source: str) -> CoreMetadata:
-    """Read the fields resolution needs, leniently (real metadata is often not valid)."""
+def parse_core_metadata(data: bytes, *, source: str) -> CoreMetadata:
+    """Read the fields resolution needs from a wheel's METADATA, leniently (real metadata
+    is often not valid)."""
     raw, _ = parse_email(data)
-    known = True
-    if sdist:
-        try:
-            new_enough = Version(raw.get("metadata_version", "1.0")) >= Version("2.2")
-        except InvalidVersion:
-            new_enough = False
-        dynamic = {field.lower() for field in raw.get("dynamic", [])}
-        known = new_enough and "requires-dist" not in dynamic
     return CoreMetadata(
         requires_dist=tuple(raw.get("requires_dist", [])),
         requires_python=raw.get("requires_python"),
         provides_extra=tuple(raw.get("provides_extra", [])),
-        dependencies_known=known,
         source=source,
+    )
+
+
+def sdist_core_metadata(path: str | Path, filename: str, *, source: str = "") -> CoreMetadata:
+    """What resolution needs of the sdist at ``path``, read from the best static source it
+    has (see :mod:`selmirror.sdists`); an unreadable archive has unknown dependencies."""
+    try:
+        contents = read_sdist(path, filename)
+    except BadSdist as exc:
+        return CoreMetadata(dependencies_known=False, source=str(exc), build=BuildSystem())
+    meta = sdist_metadata(contents)
+    where = f"{source}: {meta.source}" if source else meta.source
+    return CoreMetadata(
+        requires_dist=meta.requires_dist or (),
+        requires_python=meta.requires_python,
+        provides_extra=meta.provides_extra,
+        dependencies_known=meta.requires_dist is not None,
+        source=where,
+        build=build_system(contents),
     )
 
 
