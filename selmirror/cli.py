@@ -13,12 +13,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from selmirror import __version__, mirror, report, requirements, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
 from selmirror.filter import Policy
+from selmirror.models import RequirementSet
 from selmirror.progress import Progress
 from selmirror.targets import MATRIX_PLATFORMS, MATRIX_PYTHONS, make_targets
 from selmirror.urls import redact
@@ -114,7 +115,35 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument(
         "--no-deps",
         action="store_true",
-        help="mirror the named requirements, not their dependencies",
+        help="mirror the named requirements, not their dependencies (nor build requirements)",
+    )
+    src.add_argument(
+        "--no-build-deps",
+        action="store_true",
+        help="do not mirror what building the sdists a target installs needs",
+    )
+    src.add_argument(
+        "--build-requirement",
+        action="append",
+        default=[],
+        metavar="REQ",
+        help="also mirror REQ for every target that builds an sdist, e.g. a backend's "
+        "build-time need selmirror cannot see (repeatable)",
+    )
+    src.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with a pyproject.toml: also its optional dependencies NAME (repeatable)",
+    )
+    src.add_argument("--all-extras", action="store_true", help="with a pyproject.toml: every extra")
+    src.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with a pyproject.toml: also its dependency group NAME (repeatable)",
     )
     tgt = p.add_argument_group(
         "targets (the machines to mirror for; none named: every environment of the matrix)"
@@ -336,7 +365,53 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         return 130
 
 
+def _write_report(where: str | None, document: dict[str, Any], out: TextIO) -> None:
+    """``--report``: to stdout for ``-``, else to that file (replacing the last run's)."""
+    if where == "-":
+        print(report.dumps(document), file=out)
+    elif where:
+        Path(where).write_text(report.dumps(document))
+
+
 def _mirror(args: argparse.Namespace, out: TextIO) -> int:
+    result: mirror.RunResult | None = None
+    indexes: list[str] = []
+    try:
+        reqs, indexes, options = _prepare(args)
+        result = mirror.RunResult(requirements=reqs, options=options)
+        session = upstream.make_session(args.workers)
+        client = upstream.Upstream(session, indexes, timeout=args.timeout)
+        with session:
+            mirror.run(reqs, client, options, _progress(args), result)
+    except SelmirrorError as exc:
+        # a failed run still writes its report, so the last run's never stands for this one
+        if result is None:
+            _write_report(args.report, report.failed(exc), out)
+        else:
+            _write_report(args.report, report.build(result, tuple(indexes)), out)
+        raise
+    lines = report.summary(result)
+    _write_report(args.report, report.build(result, tuple(indexes)), out)
+    if args.report == "-":
+        for line in lines:
+            print(line, file=sys.stderr)
+    elif args.quiet < 2:
+        print("\n".join(lines), file=out)
+    if result.errors:
+        raise PartialFailure(f"{len(result.errors)} error(s); what succeeded was written")
+    return 0
+
+
+def _progress(args: argparse.Namespace) -> Progress:
+    if _on_terminal() and args.quiet == 0:
+        from selmirror import terminal
+
+        return terminal.BarProgress()
+    return _LogProgress()
+
+
+def _prepare(args: argparse.Namespace) -> tuple[RequirementSet, list[str], mirror.Options]:
+    """The requirements, indexes and options of a mirror run, from the arguments."""
     reqs = requirements.collect(args.inputs, args.requirement, args.constraint, cwd=Path.cwd())
     inline = [requirements.parse_requirement(r, f"{args.config}") for r in args.config_requirements]
     reqs = dataclasses.replace(reqs, requirements=(*inline, *reqs.requirements))
@@ -358,6 +433,11 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
         all_files=not named,
         optional_targets=not (args.platform and args.python_version),
         follow_deps=not args.no_deps,
+        build_deps=not (args.no_deps or args.no_build_deps),
+        build_requirements=tuple(
+            str(requirements.parse_requirement(r, "--build-requirement").requirement)
+            for r in args.build_requirement
+        ),
         policy=Policy(
             binary_only=args.binary_only,
             source_only=args.source_only,
@@ -376,28 +456,7 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
         keep_going=args.ignore_errors,
         lock_timeout=args.lock_timeout,
     )
-    session = upstream.make_session(args.workers)
-    client = upstream.Upstream(session, indexes, timeout=args.timeout)
-    progress: Progress = _LogProgress()
-    if _on_terminal() and args.quiet == 0:
-        from selmirror import terminal
-
-        progress = terminal.BarProgress()
-    with session:
-        result = mirror.run(reqs, client, options, progress)
-    lines = report.summary(result)
-    if args.report == "-":
-        print(report.dumps(report.build(result, tuple(indexes))), file=out)
-        for line in lines:
-            print(line, file=sys.stderr)
-    else:
-        if args.report:
-            Path(args.report).write_text(report.dumps(report.build(result, tuple(indexes))))
-        if args.quiet < 2:
-            print("\n".join(lines), file=out)
-    if result.errors:
-        raise PartialFailure(f"{len(result.errors)} error(s); what succeeded was written")
-    return 0
+    return reqs, indexes, options
 
 
 def run() -> None:

@@ -32,7 +32,7 @@ from selmirror.models import DistFile, RequirementSet
 from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.repository import Repository
-from selmirror.resolve import TargetResolution, resolve_all
+from selmirror.resolve import MetadataUse, TargetResolution, resolve_all
 from selmirror.state import LastRun, PageStore, fingerprint, last_run, remember_run
 from selmirror.targets import Target
 from selmirror.upstream import RawPage, Upstream
@@ -47,6 +47,8 @@ class Options:
     all_files: bool = False  # no target named: every file of each chosen version
     optional_targets: bool = False  # targets from the matrix may fail if others resolve
     follow_deps: bool = True
+    build_deps: bool = True  # what building each sdist a target installs needs
+    build_requirements: tuple[str, ...] = ()  # --build-requirement: for targets that build
     policy: Policy = field(default_factory=Policy)
     workers: int = 8
     processes: int = 0  # worker processes for pages and whole files (0: threads do it all)
@@ -69,6 +71,7 @@ class RunResult:
     options: Options
     resolutions: list[TargetResolution] = field(default_factory=list)
     skipped_targets: list[SelmirrorError] = field(default_factory=list)
+    metadata: dict[tuple[NormalizedName, Version], MetadataUse] = field(default_factory=dict)
     selections: dict[NormalizedName, Selection] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[SelmirrorError] = field(default_factory=list)
@@ -93,10 +96,15 @@ def run(
     upstream: Upstream,
     options: Options,
     progress: Progress | None = None,
+    result: RunResult | None = None,
 ) -> RunResult:
-    """Mirror ``requirements``; raises the first error unless ``options.keep_going``."""
+    """Mirror ``requirements``; raises the first error unless ``options.keep_going``.
+
+    ``result``, if given, is filled in as the run goes, so that a failed run can still be
+    reported: what it decided, and the error that ended it (in ``result.errors``).
+    """
     progress = progress or Progress()
-    result = RunResult(requirements=requirements, options=options)
+    result = result or RunResult(requirements=requirements, options=options)
     folder = MirrorFolder(options.local_folder)
     lock = contextlib.nullcontext() if options.dry_run else folder.lock(options.lock_timeout)
     # a re-run that may well find nothing to do (the nightly case) forks no processes
@@ -109,6 +117,10 @@ def run(
                 folder.clean_stale_temps()
             with _cache(folder, options.dry_run) as cache:
                 _run_locked(requirements, upstream, options, progress, folder, cache, result)
+    except SelmirrorError as exc:
+        if exc not in result.errors:
+            result.errors.append(exc)
+        raise
     finally:
         result.elapsed = time.monotonic() - result.started
         progress.close()
@@ -169,11 +181,14 @@ def _run_locked(
                 follow_deps=options.follow_deps,
                 keep_going=options.keep_going,
                 optional_targets=options.optional_targets,
+                build_deps=options.build_deps,
+                build_requirements=options.build_requirements,
             )
         finally:
             repo.stop_exploring()
         result.resolutions = resolved.targets
         result.skipped_targets = resolved.skipped
+        result.metadata = resolved.metadata
         for skipped in resolved.skipped:
             log.warning("skipped: %s", skipped)
         result.fail(*resolved.errors)
@@ -248,6 +263,8 @@ def _inputs(requirements: RequirementSet, upstream: Upstream, options: Options) 
         "all_files": options.all_files,
         "optional_targets": options.optional_targets,
         "follow_deps": options.follow_deps,
+        "build_deps": [options.build_deps, *options.build_requirements],
+        "locked": [r.locked for r in requirements.requirements],
         "policy": [
             options.policy.binary_only,
             options.policy.source_only,

@@ -18,25 +18,34 @@ Kind = Literal["wheel", "sdist"]
 class RootRequirement:
     """One requirement the user named, with where it came from.
 
-    ``source`` is ``"command line"`` or ``"FILE:LINE"``; ``hashes`` are the ``--hash``
-    options of that line as ``(algorithm, hexdigest)`` pairs (empty: no hash checking).
+    ``source`` is ``"command line"``, ``"FILE:LINE"`` or, for a lock file, the package's
+    place in it (``"pylock.toml:packages[3]"``); ``hashes`` are the ``--hash`` options of
+    that line, or the locked files' hashes, as ``(algorithm, hexdigest)`` pairs (empty: no
+    hash checking). A ``locked`` requirement comes from a lock file: exactly that version
+    and those files, its dependencies not followed (the lock names them too).
     """
 
     requirement: Requirement
     name: NormalizedName
     source: str
     hashes: frozenset[tuple[str, str]] = frozenset()
+    locked: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequirementSet:
-    """Everything the requirement inputs said: what to mirror and how."""
+    """Everything the requirement inputs said: what to mirror and how.
+
+    ``requires_python`` are the ``(specifier, source)`` pairs of project files, scripts
+    and locks (``requires-python``): a target outside one of them is left out.
+    """
 
     requirements: tuple[RootRequirement, ...] = ()
     constraints: tuple[RootRequirement, ...] = ()
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     pre: bool = False
+    requires_python: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from selmirror import __version__
+from selmirror.errors import SelmirrorError
 from selmirror.mirror import RunResult
 from selmirror.urls import redact
 
@@ -66,6 +67,12 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
             )
         projects[name] = {
             "versions": {t: [str(v) for v in vs] for t, vs in selection.versions.items()},
+            # per version: whose metadata the targets read, from where; do the files differ
+            "metadata": {
+                str(version): {"files": dict(use.files), "differ": use.differ}
+                for (project, version), use in result.metadata.items()
+                if project == name
+            },
             "files": files,
             "rejected": [
                 *(
@@ -93,7 +100,7 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
                 for name in sorted(r.versions)
             },
             "dropped": dict(sorted(r.dropped.items())),
-            "unknown_dependencies": sorted(r.unknown),
+            "unknown_dependencies": dict(sorted(r.unknown.items())),
             "errors": [e.message for e in r.errors],
         }
         for r in result.resolutions
@@ -122,16 +129,26 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
         "pruned": list(result.pruned),
         "skipped_targets": [e.message for e in result.skipped_targets],
         "projects": projects,
-        "errors": [
-            {"kind": type(e).__name__, "exit_code": e.exit_code, "message": e.message}
-            for e in result.errors
-        ],
+        "errors": [_error(e) for e in result.errors],
         "summary": counts(result),
     }
 
 
-def unknown_dependencies(result: RunResult) -> list[str]:
-    return sorted({u for r in result.resolutions for u in r.unknown})
+def failed(error: SelmirrorError) -> dict[str, Any]:
+    """The report of a run that ended before it decided anything."""
+    return {"selmirror": __version__, "errors": [_error(error)]}
+
+
+def _error(e: SelmirrorError) -> dict[str, Any]:
+    return {"kind": type(e).__name__, "exit_code": e.exit_code, "message": e.message}
+
+
+UNKNOWN_FIX = "if it has dependencies, name them as requirements (e.g. in your requirements file)"
+
+
+def unknown_dependencies(result: RunResult) -> dict[str, str]:
+    """``"x 1.0"`` -> why its dependencies are unknown, for every target."""
+    return dict(sorted({k: v for r in result.resolutions for k, v in r.unknown.items()}.items()))
 
 
 def dumps(document: dict[str, Any]) -> str:
@@ -178,8 +195,14 @@ def summary(result: RunResult) -> list[str]:
         lines.append(f"{verb} {len(result.pruned)} file(s)")
     for skipped in result.skipped_targets:
         lines.append(f"skipped (matrix targets it cannot serve): {skipped.message}")
-    for unknown in unknown_dependencies(result):
-        lines.append(f"dependencies of {unknown} unknown (sdist with dynamic metadata)")
+    for unknown, why in unknown_dependencies(result).items():
+        lines.append(f"dependencies of {unknown} unknown ({why}): {UNKNOWN_FIX}")
+    for (name, version), use in result.metadata.items():
+        if use.differ:
+            lines.append(
+                f"the files of {name} {version} declare different dependencies; "
+                "each target used those of the file it installs"
+            )
     if result.errors:
         lines.append(f"errors: {len(result.errors)}")
     return lines

@@ -17,6 +17,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -26,15 +27,15 @@ from packaging.version import Version
 
 from selmirror import hashes, workers
 from selmirror.download import Fetched, Job, fetch_verified
-from selmirror.errors import OutputError, UpstreamError
-from selmirror.filter import Policy, suits
+from selmirror.errors import OutputError, SelmirrorError, UpstreamError
+from selmirror.filter import Policy, installs, suits
 from selmirror.lazywheel import RangeNotSupported, remote_wheel_metadata
 from selmirror.metadata import (
     BadDistribution,
     CoreMetadata,
     parse_core_metadata,
     parse_dependency,
-    sdist_pkg_info,
+    sdist_core_metadata,
     wheel_metadata,
 )
 from selmirror.models import DistFile
@@ -92,7 +93,7 @@ class Repository:
         self._file_pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="file")
         self._lock = threading.Lock()
         self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
-        self._metadata: dict[tuple[NormalizedName, Version], Future[CoreMetadata]] = {}
+        self._metadata: dict[str, Future[CoreMetadata]] = {}  # by filename
         self._files: dict[str, Future[tuple[Path, Fetched]]] = {}
         self._explored: set[tuple[NormalizedName, str, frozenset[str]]] = set()
 
@@ -168,67 +169,82 @@ class Repository:
 
     # -- metadata ----------------------------------------------------------------------
 
-    def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
-        return self.metadata_future(name, version).result()
+    def metadata(self, f: DistFile) -> CoreMetadata:
+        """What resolution needs of ``f``; read once per run, whoever asks."""
+        return self.metadata_future(f).result()
 
-    def metadata_future(self, name: NormalizedName, version: Version) -> Future[CoreMetadata]:
+    def metadata_future(self, f: DistFile) -> Future[CoreMetadata]:
         return self._submit(
-            self._meta_pool,
-            self._metadata,
-            (name, version),
-            lambda: self._load_metadata(name, version),
+            self._meta_pool, self._metadata, f.filename, lambda: self._load_metadata(f)
         )
 
-    def _load_metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
-        """One version's metadata, from the cheapest source that works.
+    def _load_metadata(self, f: DistFile) -> CoreMetadata:
+        """The metadata of ``f`` itself, from the cheapest source that works.
 
-        Assumes the wheels of one version declare the same dependencies (markers make the
-        differences), as uv does; so one fetch serves every target.
+        The wheels of one version may declare different dependencies (tensorflow's Windows
+        wheel is a stub; torch's Linux wheels need CUDA packages its macOS wheels do not), so
+        each target's resolution reads the file it would install.
         """
-        files = self.versions(name)[version]
-        if (local := self._from_mirror(name, files)) is not None:
+        if (local := self._from_mirror(f)) is not None:
             return local
-        if (done := self._already_fetched(files)) is not None:
-            return self._from_whole_file(done)
-        wheels = [f for f in files if f.kind == "wheel"]
-        for f in wheels:
-            if f.core_metadata is not None and (data := self._pep658(f)) is not None:
-                return parse_core_metadata(data, sdist=False, source="pep658")
-        if wheels:
-            # one a target takes (a caching proxy likely holds it, and it may well be on
-            # its way here already), pure if there is one (most are), else the smallest
-            wheel = min(wheels, key=lambda f: (not self._wanted(f), not _is_pure(f), f.size or 0))
-            if self.speculate and wheel.size is not None and wheel.size <= SMALL_WHEEL:
-                return self._from_whole_file(wheel)  # one request, and likely kept
-            try:
-                data = remote_wheel_metadata(self.upstream, wheel.url, wheel.filename)
-                return parse_core_metadata(data, sdist=False, source="range")
-            except RangeNotSupported:
-                return self._from_whole_file(wheel)
-        sdists = [f for f in files if f.kind == "sdist"]
-        if not sdists:
-            raise UpstreamError(f"{name} {version}: no file to read metadata from")
-        return self._from_whole_file(min(sdists, key=lambda f: f.size or 0))
+        if f.kind == "sdist":
+            return self._sdist_metadata(f)
+        if self._done(f):
+            return self._from_whole_file(f)
+        if f.core_metadata is not None and (data := self._pep658(f)) is not None:
+            return parse_core_metadata(data, source="pep658")
+        if self.speculate and f.size is not None and f.size <= SMALL_WHEEL:
+            return self._from_whole_file(f)  # one request, and likely kept
+        try:
+            data = remote_wheel_metadata(self.upstream, f.url, f.filename)
+            return parse_core_metadata(data, source="range")
+        except RangeNotSupported:
+            return self._from_whole_file(f)
 
-    def _from_mirror(self, name: NormalizedName, files: Sequence[DistFile]) -> CoreMetadata | None:
-        """Metadata of a version the mirror already holds: its own sidecar or sdist.
+    def _from_mirror(self, f: DistFile) -> CoreMetadata | None:
+        """Metadata of a file the mirror already holds: its own sidecar, or the sdist.
 
         The mirror wrote those from verified files, so a re-run asks upstream nothing.
         """
         if self.mirror is None:
             return None
-        folder = self.mirror / name
-        for f in files:
-            try:
-                if f.kind == "wheel":
-                    data = (folder / (f.filename + ".metadata")).read_bytes()
-                    return parse_core_metadata(data, sdist=False, source="mirror")
-                if (folder / f.filename).is_file():
-                    data = sdist_pkg_info(folder / f.filename, f.filename)
-                    return parse_core_metadata(data, sdist=True, source="mirror")
-            except (OSError, BadDistribution):
-                continue
+        path = self.mirror / f.project / f.filename
+        try:
+            if f.kind == "wheel":
+                data = path.with_name(f.filename + ".metadata").read_bytes()
+                return parse_core_metadata(data, source="mirror")
+            if path.is_file():
+                return self._with_fallback(f, sdist_core_metadata(path, f.filename))
+        except OSError:
+            pass
         return None
+
+    def _sdist_metadata(self, f: DistFile) -> CoreMetadata:
+        path, _ = self.fetch(f, now=True).result()
+        return self._with_fallback(f, sdist_core_metadata(path, f.filename))
+
+    def _with_fallback(self, f: DistFile, meta: CoreMetadata) -> CoreMetadata:
+        """An sdist with no static dependency data takes those of a wheel of its version
+        (a pure one if there is one), as the nearest thing to what its build would give."""
+        if meta.dependencies_known:
+            return meta
+        wheels = [w for w in self.versions(f.project).get(f.version, ()) if w.kind == "wheel"]
+        if not wheels:
+            return meta
+        wheel = min(wheels, key=lambda w: (not _is_pure(w), w.size or 0))
+        try:
+            # read here, not through the pool: a pool thread must never wait on the pool
+            found = self._load_metadata(wheel)
+        except SelmirrorError as exc:
+            log.debug("%s; its dependencies stay unknown", exc)
+            return meta
+        return replace(
+            meta,
+            requires_dist=found.requires_dist,
+            provides_extra=found.provides_extra,
+            dependencies_known=True,
+            source=f"{wheel.filename} (the sdist itself: {meta.source})",
+        )
 
     def _pep658(self, f: DistFile) -> bytes | None:
         url = f.url + ".metadata"
@@ -285,21 +301,20 @@ class Repository:
     def _from_whole_file(self, f: DistFile) -> CoreMetadata:
         path, fetched = self.fetch(f, now=True).result()
         try:
-            if f.kind == "wheel":
-                data = fetched.metadata or wheel_metadata(path, f.filename)
-                return parse_core_metadata(data, sdist=False, source="wheel")
-            return parse_core_metadata(sdist_pkg_info(path, f.filename), sdist=True, source="sdist")
+            data = fetched.metadata or wheel_metadata(path, f.filename)
         except BadDistribution as exc:
             raise UpstreamError(f"cannot read the metadata of {exc}") from None
+        return parse_core_metadata(data, source="wheel")
 
-    def _already_fetched(self, files: Sequence[DistFile]) -> DistFile | None:
-        """A file of this version whose whole download has already finished."""
-        for f in files:
-            future = self.fetched(f.filename)
-            done = future is not None and future.done() and not future.cancelled()
-            if done and future is not None and future.exception() is None:
-                return f
-        return None
+    def _done(self, f: DistFile) -> bool:
+        """Whether this run has already downloaded ``f`` whole."""
+        future = self.fetched(f.filename)
+        return (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is None
+        )
 
     # -- exploring ahead of the resolver -----------------------------------------------
 
@@ -340,14 +355,16 @@ class Repository:
         version = self.likely_version(name, specifier)
         if version is None:
             return
+        files = self._likely_files(name, version)
         if self.speculate:
-            for f in self._likely_files(name, version):
+            for f in files:
                 if not self._in_mirror(f):
                     self.fetch(f)
         try:
-            self.metadata_future(name, version).add_done_callback(
-                lambda meta: self._explore_dependencies(extras, meta)
-            )
+            for f in files:
+                self.metadata_future(f).add_done_callback(
+                    lambda meta: self._explore_dependencies(extras, meta)
+                )
         except RuntimeError:
             return
 
@@ -385,18 +402,10 @@ class Repository:
             return False
 
     def _likely_files(self, name: NormalizedName, version: Version) -> list[DistFile]:
-        """Per target, the file an installer there would take: a wheel, else the sdist."""
+        """Per target, the file an installer there would take: each read once."""
         files = [f for f in self.versions(name)[version] if f.yanked is None]
-        chosen: dict[str, DistFile] = {}
-        for target in self.targets:
-            usable = [f for f in files if suits(f, target)]
-            wheels = [f for f in usable if f.kind == "wheel"]
-            if self.policy.source_only:
-                wheels = []
-            sdists = [] if self.policy.binary_only else [f for f in usable if f.kind == "sdist"]
-            for f in (wheels or sdists)[:1]:
-                chosen[f.filename] = f
-        return list(chosen.values())
+        chosen = (installs(files, target, self.policy) for target in self.targets)
+        return list({f.filename: f for f in chosen if f is not None}.values())
 
 
 def load_page(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -27,10 +27,12 @@ from resolvelib.resolvers import (
 )
 from resolvelib.structs import Matches
 
+from selmirror import explain
 from selmirror.errors import ProjectNotFound, ResolutionFailed, SelmirrorError
-from selmirror.filter import Policy, hash_allowed, suits
+from selmirror.filter import Policy, hash_allowed, installs
 from selmirror.metadata import CoreMetadata, parse_dependency
 from selmirror.models import DistFile, RequirementSet, RootRequirement
+from selmirror.sdists import BuildSystem, backend_requires
 from selmirror.targets import Target
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ class Source(Protocol):
 
     def versions(self, name: NormalizedName) -> Mapping[Version, Sequence[DistFile]]: ...
 
-    def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata: ...
+    def metadata(self, f: DistFile) -> CoreMetadata: ...
 
     def explore(
         self,
@@ -66,6 +68,9 @@ class Need:
     text: str = ""  # as written, for chains and messages: "werkzeug>=3.0.0"
     source: str = ""  # "req.txt:3", "command line", or the candidate that wants it
     hashes: frozenset[tuple[str, str]] = frozenset()
+    via: str = (
+        ""  # what a root stands for, when not named by the user: "build requirement of x 1.0"
+    )
 
     @property
     def key(self) -> str:
@@ -74,9 +79,12 @@ class Need:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
+    """A version, and the file of it that this target installs (whose metadata counts)."""
+
     name: str
     version: Version
     extras: frozenset[str] = frozenset()
+    file: DistFile | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -95,7 +103,13 @@ class TargetResolution:
     yanked_ok: set[tuple[NormalizedName, Version]] = field(default_factory=set)
     chains: dict[NormalizedName, list[str]] = field(default_factory=dict)
     dropped: dict[NormalizedName, str] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)  # "x 1.0": sdist with dynamic metadata
+    # "x 1.0" -> why its dependencies are unknown ("x-1.0.tar.gz: PKG-INFO 2.1 and no egg-info")
+    unknown: dict[str, str] = field(default_factory=dict)
+    # the file this target installs of each chosen version, and those whose metadata it read
+    installs: dict[tuple[NormalizedName, Version], DistFile] = field(default_factory=dict)
+    read: dict[tuple[NormalizedName, Version], tuple[str, CoreMetadata]] = field(
+        default_factory=dict
+    )
     errors: list[SelmirrorError] = field(default_factory=list)
 
 
@@ -138,8 +152,10 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
         self.missing: dict[str, str] = {}
         self.skipped: dict[NormalizedName, str] = {}
         self.wanted_by: dict[NormalizedName, str] = {}
-        self.unknown: set[str] = set()
-        self._usable: dict[tuple[str, Version, bool, frozenset[tuple[str, str]]], bool] = {}
+        self.unknown: dict[str, str] = {}
+        self.read: dict[tuple[NormalizedName, Version], tuple[str, CoreMetadata]] = {}
+        self._installs: dict[tuple[str, Version, bool, frozenset[tuple[str, str]]], DistFile | None]
+        self._installs = {}
 
     def identify(self, requirement_or_candidate: Need | Candidate) -> str:
         return requirement_or_candidate.key
@@ -183,53 +199,50 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
         allow_pre = self.policy.prereleases or bool(spec.prereleases)
 
         def candidates() -> Iterator[Candidate]:
-            held_back: list[Version] = []
+            held_back: list[Candidate] = []
             found = False
             for version in versions:  # newest first; files are read only when needed
                 if version in bad or not spec.contains(version, prereleases=True):
                     continue
-                if not self._any_usable(name, version, versions[version], is_pinned, allowed):
+                f = self.installs(name, version, versions[version], is_pinned, allowed)
+                if f is None:
                     continue
+                candidate = Candidate(name=name, version=version, extras=extras, file=f)
                 if version.is_prerelease and not allow_pre:
-                    held_back.append(version)  # PEP 440: only when nothing else matches
+                    held_back.append(candidate)  # PEP 440: only when nothing else matches
                     continue
                 found = True
-                yield Candidate(name=name, version=version, extras=extras)
+                yield candidate
             if not found:
-                for version in held_back:
-                    yield Candidate(name=name, version=version, extras=extras)
+                yield from held_back
 
         return candidates
 
-    def _any_usable(
+    def installs(
         self,
         name: str,
         version: Version,
         files: Sequence[DistFile],
         is_pinned: bool,
         allowed: frozenset[tuple[str, str]],
-    ) -> bool:
+    ) -> DistFile | None:
+        """The file of ``version`` this target installs, among those it may take: yanked
+        ones only when pinned (PEP 592), only those of a ``--hash`` list."""
         key = (name, version, is_pinned, allowed)
-        if key not in self._usable:
-            self._usable[key] = any(self.usable(f, is_pinned, allowed) for f in files)
-        return self._usable[key]
-
-    def usable(self, f: DistFile, is_pinned: bool, allowed: frozenset[tuple[str, str]]) -> bool:
-        if self.policy.binary_only and f.kind == "sdist":
-            return False
-        if self.policy.source_only and f.kind == "wheel":
-            return False
-        if f.yanked is not None and not is_pinned:
-            return False
-        if allowed and not hash_allowed(f, allowed):
-            return False
-        return suits(f, self.target)
+        if key not in self._installs:
+            usable = (
+                f
+                for f in files
+                if (f.yanked is None or is_pinned) and (not allowed or hash_allowed(f, allowed))
+            )
+            self._installs[key] = installs(usable, self.target, self.policy)
+        return self._installs[key]
 
     def is_satisfied_by(self, requirement: Need, candidate: Candidate) -> bool:
         return requirement.specifier.contains(candidate.version, prereleases=True)
 
     def get_dependencies(self, candidate: Candidate) -> Iterable[Need]:
-        if candidate.name == PYTHON:
+        if candidate.name == PYTHON or candidate.file is None:
             return []
         needs = []
         if candidate.extras:  # X[e] and X resolve to one version
@@ -244,7 +257,9 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
             )
         if not self.follow_deps:
             return needs
-        meta = self.repo.metadata(NormalizedName(candidate.name), candidate.version)
+        meta = self.repo.metadata(candidate.file)
+        key = (NormalizedName(candidate.name), candidate.version)
+        self.read[key] = (candidate.file.filename, meta)
         if meta.requires_python and not self.target.accepts_requires_python(meta.requires_python):
             try:
                 spec = SpecifierSet(meta.requires_python)
@@ -254,7 +269,9 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
             except InvalidSpecifier:
                 pass
         if not meta.dependencies_known:
-            self.unknown.add(f"{candidate.name} {candidate.version}")
+            self.unknown[f"{candidate.name} {candidate.version}"] = (
+                f"{candidate.file.filename}: {meta.source}"
+            )
             return needs
         for line in meta.requires_dist:
             need = self._dependency(line, candidate)
@@ -307,25 +324,34 @@ class _Run:
         follow = self.follow_deps if follow_deps is None else follow_deps
         return _Provider(self.repo, self.target, self.policy, self.constraints, follow)
 
+    def for_builds(self) -> _Run:
+        """A build environment: the newest of everything, with dependencies, without the
+        user's constraints (pip and uv apply neither ``-c`` nor ``--latest`` there)."""
+        policy = replace(self.policy, latest=1)
+        return _Run(self.repo, self.target, {}, policy, follow_deps=True)
 
-def resolve_target(run: _Run, roots: Sequence[Need], into: TargetResolution) -> bool:
-    """One resolution; merges what it picked into ``into``. ``False`` if it failed."""
+
+def resolve_target(
+    run: _Run, roots: Sequence[Need], into: TargetResolution, *, follow_deps: bool | None = None
+) -> Mapping[str, Candidate] | None:
+    """One resolution; merges what it picked into ``into`` and returns it (``None``: it
+    failed, and ``into.errors`` says why)."""
     target = run.target
-    provider = run.provider()
+    provider = run.provider(follow_deps=follow_deps)
     resolver: Resolver[Need, Candidate, str] = Resolver(provider, BaseReporter())
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
     except ResolutionImpossible as exc:
         into.errors.append(_conflict(target, exc.causes, provider))
-        return False
+        return None
     except ResolutionTooDeep:
         into.errors.append(ResolutionFailed(f"{target.label}: resolution took too many rounds"))
-        return False
+        return None
     except SelmirrorError as exc:
         into.errors.append(type(exc)(f"{target.label}: {exc.message}", hint=exc.hint))
-        return False
+        return None
     _merge(result, provider, into)
-    return True
+    return result.mapping
 
 
 def _merge(
@@ -337,11 +363,14 @@ def _merge(
             continue
         name = NormalizedName(candidate.name)
         into.versions.setdefault(name, set()).add(candidate.version)
+        if candidate.file is not None:
+            into.installs[(name, candidate.version)] = candidate.file
         needs = [i.requirement for i in result.criteria[key].information]
         if any(pinned(n.specifier) for n in needs):
             into.yanked_ok.add((name, candidate.version))
         into.chains.setdefault(name, chains[key])
-    into.unknown |= provider.unknown
+    into.unknown.update(provider.unknown)
+    into.read.update(provider.read)
     for name, why in {**provider.wanted_by, **provider.skipped}.items():
         if name not in into.versions and name not in into.dropped:
             reason = (
@@ -368,7 +397,7 @@ def _chains(result: Result[Need, Candidate, str]) -> dict[str, list[str]]:
     def chain(key: str, seen: frozenset[str]) -> list[str]:
         need, parent = parent_of[key]
         if parent is None or parent.key in seen or parent.key not in parent_of:
-            return [need.text]
+            return [need.via, need.text] if need.via else [need.text]
         return [*chain(parent.key, seen | {key}), need.text]
 
     return {key: chain(key, frozenset()) for key in result.mapping}
@@ -379,38 +408,110 @@ def _conflict(
     causes: Collection[RequirementInformation[Need, Candidate]],
     provider: _Provider,
 ) -> ResolutionFailed:
-    by_name: dict[str, list[str]] = {}
+    by_name: dict[str, list[tuple[Need, str]]] = {}
     for cause in causes:
         need = cause.requirement
         origin = need.source if cause.parent is None else str(cause.parent)
-        by_name.setdefault(need.name, []).append(f"{need.text} (from {origin})")
+        by_name.setdefault(need.name, []).append((need, origin))
     parts = []
-    for name, wants in by_name.items():
+    for name, wanted in by_name.items():
+        constraints = provider.constraints.get(name, ())
+        wanted += [(c, f"constraint {c.source}") for c in constraints]
         if name in provider.missing:
-            parts.append(f"{provider.missing[name]} (wanted: {'; '.join(wants)})")
+            parts.append(f"{provider.missing[name]} (wanted: {explain.wants(wanted)})")
         elif name == PYTHON:
-            parts.append(f"Python {target.python_full_version} is outside {'; '.join(wants)}")
-        elif len(wants) == 1:
-            spec = next(c.requirement.specifier for c in causes if c.requirement.name == name)
-            why = _why_none(provider, name, spec)
-            parts.append(f"no version of {name} matches {wants[0]}{why}")
+            parts.append(f"Python {target.python_full_version} is outside {explain.wants(wanted)}")
         else:
-            parts.append(f"conflicting requirements on {name}: {' vs '.join(wants)}")
+            try:
+                versions = provider.repo.versions(NormalizedName(name))
+            except SelmirrorError as exc:
+                parts.append(f"{exc.message} (wanted: {explain.wants(wanted)})")
+                continue
+            parts.append(
+                explain.no_version(name, wanted, versions, target, provider.policy, pinned)
+            )
     return ResolutionFailed(f"cannot resolve for {target.label}: {'; '.join(parts)}")
 
 
-def _why_none(provider: _Provider, name: str, spec: SpecifierSet) -> str:
-    try:
-        versions = list(provider.repo.versions(NormalizedName(name)))
-    except SelmirrorError:
-        return ""
-    if not versions:
-        return ": the index lists no files"
-    if not any(spec.contains(v, prereleases=True) for v in versions):
-        shown = ", ".join(str(v) for v in versions[:3])
-        return f": the index has {shown}{', ...' if len(versions) > 3 else ''}"
-    kind = "wheel" if provider.policy.binary_only else "file"
-    return f" with a {kind} for this target"
+def _build_environments(run: _Run, into: TargetResolution, extra: Sequence[str]) -> None:
+    """Resolve what building each sdist this target installs needs, and in turn what the
+    sdists that brings need.
+
+    Each build has an isolated environment of its own (PEP 517/518), resolved on its own,
+    as pip and uv do: its ``[build-system] requires`` (or the setuptools default), plus
+    what the backend asks for at build time (:func:`~selmirror.sdists.backend_requires`).
+    ``extra`` (``--build-requirement``) is one more environment, for a target that builds
+    anything.
+    """
+    build = run.for_builds()
+    read: set[str] = set()
+    environments: set[tuple[str, ...]] = set()
+    pending_extra = bool(extra)
+    while True:
+        sdists = [f for f in into.installs.values() if f.kind == "sdist" and f.filename not in read]
+        for f in sdists:
+            read.add(f.filename)
+            system = run.repo.metadata(f).build or BuildSystem()
+            why = f"build requirement of {f.project} {f.version}"
+            _environment(build, system, why, environments, into)
+        if not sdists and pending_extra and read:
+            pending_extra = False
+            system = BuildSystem(requires=tuple(extra), backend="", source="--build-requirement")
+            _environment(build, system, "--build-requirement", environments, into)
+        elif not sdists:
+            return
+
+
+def _environment(
+    run: _Run,
+    system: BuildSystem,
+    why: str,
+    seen: set[tuple[str, ...]],
+    into: TargetResolution,
+) -> None:
+    """One build environment, unless an identical one was resolved for this target."""
+    requires = (*system.requires, *system.asks)
+    roots = [need for line in requires if (need := _build_need(line, why, run.target))]
+    key = (*sorted(n.text for n in roots), system.backend)
+    if not roots or key in seen:
+        return
+    seen.add(key)
+    chosen = resolve_target(run, roots, into)
+    if chosen is None:
+        return
+    more = backend_requires(system.backend, {c.name: c.version for c in chosen.values()})
+    extra = [need for line in more if (need := _build_need(line, why, run.target))]
+    if extra:
+        resolve_target(run, [*roots, *extra], into)
+
+
+def _build_need(line: str, why: str, target: Target) -> Need | None:
+    dep = parse_dependency(line)
+    if dep is None or dep.url is not None:
+        log.warning("%s: ignoring %r: not a requirement on an index", why, line[:120])
+        return None
+    if dep.marker is not None and not target.evaluate(dep.marker):
+        return None
+    return Need(
+        name=dep.name,
+        specifier=dep.specifier,
+        extras=dep.extras,
+        text=dep.text,
+        source=why,
+        via=why,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetadataUse:
+    """Whose metadata the targets read for one version, and whether those disagree.
+
+    ``files`` maps each file read to where its metadata came from; ``differ`` is true when
+    the files declare different dependencies (each target used its own file's).
+    """
+
+    files: Mapping[str, str]
+    differ: bool
 
 
 @dataclass(kw_only=True)
@@ -424,6 +525,7 @@ class Resolutions:
     targets: list[TargetResolution] = field(default_factory=list)
     errors: list[SelmirrorError] = field(default_factory=list)
     skipped: list[SelmirrorError] = field(default_factory=list)
+    metadata: dict[tuple[NormalizedName, Version], MetadataUse] = field(default_factory=dict)
 
 
 def resolve_all(
@@ -435,9 +537,13 @@ def resolve_all(
     follow_deps: bool = True,
     keep_going: bool = True,
     optional_targets: bool = False,
+    build_deps: bool = True,
+    build_requirements: Sequence[str] = (),
 ) -> Resolutions:
     """Resolve every target. ``--latest N``/``--all-versions`` resolve each extra version of a
-    named requirement on its own too, so that each one is installable.
+    named requirement on its own too, so that each one is installable. Locked requirements
+    (from lock files) are resolved without their dependencies. With ``build_deps``, what
+    building each sdist a target installs needs is resolved for that target too.
 
     A named project the index cannot serve is one error, and the other targets and
     requirements go on only with ``keep_going``. With ``optional_targets`` (targets that
@@ -447,8 +553,9 @@ def resolve_all(
     """
     out = Resolutions()
     roots = [(root, root_need(root)) for root in requirements.requirements]
-    for _, need in roots:  # every page at once; with dependencies, their metadata too
-        repo.explore(NormalizedName(need.name), need.specifier, need.extras, deep=follow_deps)
+    for root, need in roots:  # every page at once; with dependencies, their metadata too
+        deep = follow_deps and not root.locked
+        repo.explore(NormalizedName(need.name), need.specifier, need.extras, deep=deep)
     unavailable = set()
     for root, _ in roots:
         try:
@@ -462,17 +569,21 @@ def resolve_all(
     roots = [(root, need) for root, need in roots if root.name not in unavailable]
     for target in targets:
         into = TargetResolution(target=target)
-        constraints = _constraints(requirements, target)
-        active = []
+        free: list[Need] = []
+        locked: list[Need] = []
         for root, need in roots:
             marker = root.requirement.marker
             if marker is None or target.evaluate(marker):
-                active.append(need)
+                (locked if root.locked else free).append(need)
             else:
                 into.dropped[root.name] = f"marker '{marker}' is false on {target.label}"
-        run = _Run(repo, target, constraints, policy, follow_deps)
-        if active and resolve_target(run, active, into) and policy.latest != 1:
-            _older_versions(run, active, into)
+        run = _Run(repo, target, _constraints(requirements, target), policy, follow_deps)
+        if free and resolve_target(run, free, into) is not None and policy.latest != 1:
+            _older_versions(run, free, into)
+        if locked and not into.errors:
+            resolve_target(run, locked, into, follow_deps=False)
+        if build_deps and not into.errors:
+            _build_environments(run, into, build_requirements)
         out.targets.append(into)
         if into.errors and not keep_going and not optional_targets:
             break
@@ -482,7 +593,25 @@ def resolve_all(
         out.targets = [r for r in out.targets if not r.errors]
     else:
         out.errors += _grouped(failed)
+    out.metadata = _metadata_use(out.targets)
     return out
+
+
+def _metadata_use(
+    resolutions: Sequence[TargetResolution],
+) -> dict[tuple[NormalizedName, Version], MetadataUse]:
+    """Per version, the files whose metadata the targets read, and whether they disagree."""
+    read: dict[tuple[NormalizedName, Version], dict[str, CoreMetadata]] = {}
+    for resolution in resolutions:
+        for key, (filename, meta) in resolution.read.items():
+            read.setdefault(key, {})[filename] = meta
+    return {
+        key: MetadataUse(
+            files={filename: meta.source for filename, meta in sorted(metas.items())},
+            differ=len({frozenset(m.requires_dist) for m in metas.values()}) > 1,
+        )
+        for key, metas in sorted(read.items())
+    }
 
 
 def _grouped(failed: Sequence[TargetResolution]) -> list[SelmirrorError]:
@@ -524,7 +653,7 @@ def _older_versions(run: _Run, roots: Sequence[Need], into: TargetResolution) ->
                 hashes=need.hashes,
             )
             before = len(into.errors)
-            if not resolve_target(run, [exact], into):
+            if resolve_target(run, [exact], into) is None:
                 for error in into.errors[before:]:
                     log.warning("%s", error)
                 del into.errors[before:]  # an older version that cannot resolve is skipped

@@ -500,7 +500,10 @@ def test_requirements_file_with_hashes(
     req.write_text(f"alpha==1.0 --hash=sha256:{'e' * 64}\n")
     code, _, err = selmirror(capsys, fake_index, tmp_path / "m2", "-r", str(req))
     assert code == 7
-    assert f"no version of alpha matches alpha==1.0 (from {req}:1) with a file for this" in err
+    assert (
+        f"no version of alpha matches alpha==1.0 (from {req}:1): "
+        "alpha 1.0 has no file that matches the --hash list"
+    ) in err
 
 
 def test_upstream_metadata_file_is_used_when_it_differs_from_the_wheel(

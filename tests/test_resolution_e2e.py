@@ -36,7 +36,8 @@ def run(
     code = main(
         [*args, "--index", index.url, "--local-folder", str(mirror), "--report", str(report)]
     )
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err + captured.out  # the log, then the summary
     return code, json.loads(report.read_text()) if report.exists() else {}, err
 
 
@@ -217,8 +218,12 @@ def test_sdist_dependencies_static_and_dynamic(
     assert code == 0, err
     picked = resolved(report, "cp312-manylinux_2_28_x86_64")
     assert set(picked) == {"app", "static-sdist", "dynamic-sdist", "leaf"}
-    assert report["targets"][0]["unknown_dependencies"] == ["dynamic-sdist 1.0"]  # type: ignore[index]
-    assert report["summary"]["unknown_dependencies"] == ["dynamic-sdist 1.0"]  # type: ignore[index]
+    why = {
+        "dynamic-sdist 1.0": "dynamic_sdist-1.0.tar.gz: PKG-INFO 2.2 marks Requires-Dist as "
+        "Dynamic, and no egg-info"
+    }
+    assert report["targets"][0]["unknown_dependencies"] == why  # type: ignore[index]
+    assert report["summary"]["unknown_dependencies"] == why  # type: ignore[index]
     # the sdists were downloaded once, to read them, and moved into the mirror from there
     assert len(fake_index.downloads("static_sdist-1.0.tar.gz")) == 1
     assert (mirror / "static-sdist" / "static_sdist-1.0.tar.gz").exists()
@@ -243,7 +248,10 @@ def test_summary_names_unknown_dependencies(
     )
     out = capsys.readouterr().out
     assert code == 0
-    assert "dependencies of old-style 1.0 unknown (sdist with dynamic metadata)" in out
+    assert (
+        "dependencies of old-style 1.0 unknown (old_style-1.0.tar.gz: PKG-INFO 2.1, older than "
+        "2.2, and no egg-info): if it has dependencies, name them as requirements"
+    ) in out
 
 
 @pytest.mark.parametrize("ranges", [True, False])
@@ -412,3 +420,41 @@ def test_matrix_targets_a_pin_cannot_serve_are_skipped_not_failed(
         ]
     )
     assert code == 7
+
+
+def test_each_target_resolves_with_the_metadata_of_the_wheel_it_installs(
+    any_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tensorflow 2.15's shape: a Windows stub wheel that depends on nothing, Linux and
+    macOS wheels that do, and not on the same things. Each wheel's metadata is read once."""
+    stub = any_index.add_wheel("tf", "2.15.0", tag="cp311-cp311-win_amd64")
+    any_index.add_wheel(
+        "tf", "2.15.0", tag="cp311-cp311-manylinux_2_17_x86_64", requires_dist=["keras>=2"]
+    )
+    any_index.add_wheel(
+        "tf", "2.15.0", tag="cp311-cp311-macosx_11_0_arm64", requires_dist=["keras>=2", "metal"]
+    )
+    any_index.add_wheel("keras", "3.0")
+    any_index.add_wheel("metal", "1.0")
+    mirror = tmp_path / "m"
+    macos = "aarch64-apple-darwin"
+    platforms = [a for p in (WINDOWS, LINUX, macos) for a in ("--platform", p)]
+    code, report, err = run(any_index, mirror, capsys, "tf", *platforms, "--python-version", "3.11")
+    assert code == 0, err
+    expected = {WINDOWS: {"tf"}, LINUX: {"tf", "keras"}, macos: {"tf", "keras", "metal"}}
+    for platform, names in expected.items():
+        assert uv_resolves(mirror, ["tf"], tmp_path, platform, "3.11") == names
+    labels = {
+        "cp311-win_amd64": {"tf"},
+        "cp311-manylinux_2_28_x86_64": {"tf", "keras"},
+        "cp311-macosx_13_0_arm64": {"tf", "keras", "metal"},
+    }
+    for label, names in labels.items():
+        assert set(resolved(report, label)) == names
+    reads = [r.filename for r in any_index.requests if r.kind == "metadata"]
+    assert sorted(reads) == sorted(f.filename for f in any_index.files())  # each once
+    use = report["projects"]["tf"]["metadata"]["2.15.0"]  # type: ignore[index]
+    assert use["differ"] is True
+    assert set(use["files"]) == {f.filename for f in any_index.files("tf")}
+    assert stub.filename in use["files"]
+    assert "the files of tf 2.15.0 declare different dependencies" in err

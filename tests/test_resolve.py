@@ -19,6 +19,7 @@ from selmirror.metadata import CoreMetadata
 from selmirror.models import DistFile, RequirementSet, RootRequirement
 from selmirror.pages import dist_file
 from selmirror.resolve import TargetResolution, resolve_all
+from selmirror.sdists import BuildSystem
 from selmirror.targets import make_targets
 
 
@@ -28,7 +29,8 @@ class Memory:
     def __init__(self) -> None:
         self.files: dict[str, dict[Version, list[DistFile]]] = {}
         self.meta: dict[tuple[str, Version], CoreMetadata] = {}
-        self.metadata_reads: list[tuple[str, Version]] = []
+        self.file_meta: dict[str, CoreMetadata] = {}  # one file's own, when its version's differ
+        self.metadata_reads: list[str] = []
 
     def add(
         self,
@@ -41,6 +43,7 @@ class Memory:
         sdist: bool = False,
         yanked: str | None = None,
         known: bool = True,
+        build: Sequence[str] = (),
     ) -> None:
         project = canonicalize_name(name)
         v = Version(version)
@@ -62,7 +65,10 @@ class Memory:
                 )
             )
         self.meta[(project, v)] = CoreMetadata(
-            requires_dist=tuple(deps), requires_python=requires_python, dependencies_known=known
+            requires_dist=tuple(deps),
+            requires_python=requires_python,
+            dependencies_known=known,
+            build=BuildSystem(requires=tuple(build), source="test") if sdist else None,
         )
 
     def versions(self, name: NormalizedName) -> Mapping[Version, Sequence[DistFile]]:
@@ -72,9 +78,9 @@ class Memory:
             raise ProjectNotFound(f"project {name} not found on https://x/")
         return {v: self.files[name][v] for v in sorted(self.files[name], reverse=True)}
 
-    def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
-        self.metadata_reads.append((name, version))
-        return self.meta[(name, version)]
+    def metadata(self, f: DistFile) -> CoreMetadata:
+        self.metadata_reads.append(f.filename)
+        return self.file_meta.get(f.filename) or self.meta[(f.project, f.version)]
 
     def explore(
         self,
@@ -329,7 +335,7 @@ def test_unknown_dependencies_are_reported() -> None:
     m.add("legacy", "1.0", sdist=True, deps=["never-seen"], known=False)
     (r,) = _resolve(m, "legacy")
     assert _picked(r) == {"legacy": ["1.0"]}
-    assert r.unknown == {"legacy 1.0"}
+    assert r.unknown == {"legacy 1.0": "legacy-1.0.tar.gz: "}
 
 
 def test_no_deps_reads_no_metadata() -> None:
@@ -338,3 +344,144 @@ def test_no_deps_reads_no_metadata() -> None:
     (r,) = _resolve(m, "a", follow=False)
     assert _picked(r) == {"a": ["1.0"]}
     assert m.metadata_reads == []
+
+
+def test_each_target_reads_the_metadata_of_the_wheel_it_installs() -> None:
+    m = Memory()
+    # tensorflow 2.15's shape: the Windows wheel is a stub that depends on nothing
+    m.add("tf", "2.15", tags=["cp311-cp311-win_amd64", "cp311-cp311-manylinux_2_17_x86_64"])
+    linux_wheel = "tf-2.15-cp311-cp311-manylinux_2_17_x86_64.whl"
+    m.file_meta[linux_wheel] = CoreMetadata(requires_dist=("keras>=2",))
+    m.add("keras", "3.0")
+    targets = make_targets(["win_amd64", "manylinux_2_28_x86_64"], ["3.11"])
+    out = resolve_all(m, _reqs("tf"), targets, Policy())
+    windows, linux = out.targets
+    assert set(windows.versions) == {"tf"}
+    assert set(linux.versions) == {"tf", "keras"}
+    assert sorted(set(m.metadata_reads)) == [
+        "keras-3.0-py3-none-any.whl",
+        linux_wheel,
+        "tf-2.15-cp311-cp311-win_amd64.whl",
+    ]
+    use = out.metadata[(NormalizedName("tf"), Version("2.15"))]
+    assert use.differ
+    assert set(use.files) == {linux_wheel, "tf-2.15-cp311-cp311-win_amd64.whl"}
+    assert not out.metadata[(NormalizedName("keras"), Version("3.0"))].differ
+
+
+def test_a_target_that_builds_the_sdist_reads_the_sdists_metadata() -> None:
+    m = Memory()
+    m.add("lib", "1.0", tags=["cp312-cp312-win_amd64"])
+    m.add("lib", "1.0", sdist=True)
+    m.file_meta["lib-1.0.tar.gz"] = CoreMetadata(
+        requires_dist=("helper",), build=BuildSystem(requires=())
+    )
+    m.add("helper", "1.0")
+    windows, linux = _resolve(m, "lib", platforms=["win_amd64", "manylinux_2_28_x86_64"])
+    assert set(windows.versions) == {"lib"}
+    assert set(linux.versions) == {"lib", "helper"}
+    assert linux.installs[(NormalizedName("lib"), Version("1.0"))].filename == "lib-1.0.tar.gz"
+
+
+@pytest.fixture
+def builds() -> Memory:
+    """setuptools old and new, wheel, and sdist-only projects with build requirements."""
+    m = Memory()
+    m.add("setuptools", "80.9.0")
+    m.add("setuptools", "65.5.0")
+    m.add("wheel", "0.45.1")
+    m.add("legacy", "1.0", sdist=True, deps=["jinja"], build=["setuptools>=40.8.0"])
+    m.add("jinja", "3.0")
+    return m
+
+
+def test_what_building_an_sdist_needs_is_mirrored_for_its_target(builds: Memory) -> None:
+    (r,) = _resolve(builds, "legacy")
+    assert r.errors == []
+    assert _picked(r) == {"legacy": ["1.0"], "jinja": ["3.0"], "setuptools": ["80.9.0"]}
+    assert r.chains["setuptools"] == ["build requirement of legacy 1.0", "setuptools>=40.8.0"]
+
+
+def test_old_setuptools_asks_for_wheel_at_build_time(builds: Memory) -> None:
+    builds.add("old", "1.0", sdist=True, build=["setuptools<70"])
+    (r,) = _resolve(builds, "old")
+    assert _picked(r) == {"old": ["1.0"], "setuptools": ["65.5.0"], "wheel": ["0.45.1"]}
+    assert r.chains["wheel"] == ["build requirement of old 1.0", "wheel"]
+
+
+def test_build_environments_ignore_the_users_constraints_and_pins(builds: Memory) -> None:
+    (r,) = _resolve(builds, "legacy", "setuptools", constraints=["setuptools<70"])
+    assert r.errors == []
+    # the constrained one the user named, and the build's own newest: both are needed
+    assert _picked(r)["setuptools"] == ["65.5.0", "80.9.0"]
+
+
+def test_no_build_environment_where_a_wheel_is_installed(builds: Memory) -> None:
+    builds.add("legacy", "1.0", tags=["py3-none-any"])  # now it has a wheel too
+    (r,) = _resolve(builds, "legacy")
+    assert "setuptools" not in r.versions
+    builds.add("setuptools", "80.9.0", sdist=True)
+    (r,) = _resolve(builds, "legacy", policy=Policy(source_only=True))
+    assert r.errors == []
+    assert _picked(r)["setuptools"] == ["80.9.0"]  # from source too
+
+
+def test_build_requirements_are_followed_to_their_own_sdists(builds: Memory) -> None:
+    builds.add("app", "1.0", sdist=True, build=["flit-core>=3", "cython; os_name == 'nt'"])
+    builds.add("flit-core", "3.9", sdist=True, build=["setuptools"])
+    builds.add("cython", "3.0")
+    windows, linux = _resolve(builds, "app", platforms=["win_amd64", "manylinux_2_28_x86_64"])
+    assert _picked(windows) == {
+        "app": ["1.0"],
+        "flit-core": ["3.9"],
+        "cython": ["3.0"],
+        "setuptools": ["80.9.0"],
+    }
+    assert "cython" not in linux.versions  # the marker holds on Windows only
+    assert linux.chains["setuptools"] == ["build requirement of flit-core 3.9", "setuptools"]
+
+
+def test_extra_build_requirements_only_for_targets_that_build(builds: Memory) -> None:
+    builds.add("pure", "1.0")
+    targets = make_targets(["manylinux_2_28_x86_64"], ["3.12"])
+    for names, expected in ((("pure",), False), (("pure", "legacy"), True)):
+        out = resolve_all(builds, _reqs(*names), targets, Policy(), build_requirements=["wheel"])
+        (r,) = out.targets
+        assert ("wheel" in r.versions) == expected
+    out = resolve_all(builds, _reqs("legacy"), targets, Policy(), build_deps=False)
+    assert "setuptools" not in out.targets[0].versions
+    out = resolve_all(builds, _reqs("legacy"), targets, Policy(binary_only=True))
+    assert out.targets == [] or "setuptools" not in out.targets[0].versions
+
+
+def test_a_build_requirement_the_index_lacks_fails_the_target_and_says_whose(
+    builds: Memory,
+) -> None:
+    builds.add("odd", "1.0", sdist=True, build=["ghost-backend>=1"])
+    (r,) = _resolve(builds, "odd")
+    (error,) = r.errors
+    assert "project ghost not found" in error.message or "ghost-backend" in error.message
+    assert "(wanted: ghost-backend>=1 (from build requirement of odd 1.0))" in error.message
+
+
+def test_locked_requirements_take_exactly_their_files_and_no_dependencies() -> None:
+    m = Memory()
+    m.add("a", "1.0", deps=["b"], tags=["py3-none-any", "cp312-cp312-manylinux_2_17_x86_64"])
+    m.add("b", "1.0")
+    for f in m.files["a"][Version("1.0")]:
+        digest = ("a" if "py3" in f.filename else "b") * 64
+        object.__setattr__(f, "hashes", {"sha256": digest})  # one hash per file
+    req = Requirement("a==1.0")
+    locked = RootRequirement(
+        requirement=req,
+        name=NormalizedName("a"),
+        source="pylock.toml:packages[0]",
+        hashes=frozenset({("sha256", "a" * 64)}),
+        locked=True,
+    )
+    targets = make_targets(["manylinux_2_28_x86_64"], ["3.12"])
+    out = resolve_all(m, RequirementSet(requirements=(locked,)), targets, Policy())
+    (r,) = out.targets
+    assert _picked(r) == {"a": ["1.0"]}
+    assert m.metadata_reads == []
+    assert r.installs[(NormalizedName("a"), Version("1.0"))].filename == "a-1.0-py3-none-any.whl"
