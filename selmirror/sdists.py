@@ -16,6 +16,7 @@ reads a few members of the archive, never extracts it, and caps every read:
 
 from __future__ import annotations
 
+import ast
 import logging
 import sys
 import tarfile
@@ -56,6 +57,8 @@ class SdistContents:
     requires_txt: bytes | None = None  # the same folder's requires.txt
     has_egg_info: bool = False  # such a folder exists
     pyproject: bytes | None = None  # <top>/pyproject.toml
+    setup_py: bytes | None = None  # <top>/setup.py
+    setup_cfg: bytes | None = None  # <top>/setup.cfg
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +118,8 @@ def read_sdist(path: str | Path, filename: str) -> SdistContents:
         requires_txt=found.get("requires.txt"),
         has_egg_info=bool({"egg-info", "egg PKG-INFO", "requires.txt"} & found.keys()),
         pyproject=found.get("pyproject.toml"),
+        setup_py=found.get("setup.py"),
+        setup_cfg=found.get("setup.cfg"),
     )
 
 
@@ -160,7 +165,7 @@ def _is_top(folder: str, name: str, version: Version) -> bool:
 
 def _role(inner: str, name: str) -> str | None:
     """Which member ``inner`` (a path below the top folder) is, if it is one we read."""
-    if inner in ("PKG-INFO", "pyproject.toml"):
+    if inner in ("PKG-INFO", "pyproject.toml", "setup.py", "setup.cfg"):
         return inner
     parts = inner.split("/")
     # <name>.egg-info/ at the top, or one level down (src/<name>.egg-info/)
@@ -205,6 +210,14 @@ def sdist_metadata(contents: SdistContents) -> SdistMetadata:
             requires_python=requires_python,
             provides_extra=extras,
             source="egg-info without requires.txt (setuptools writes it only for requirements)",
+        )
+    if (literal := setup_py_requires(contents)) is not None:
+        deps, found = literal
+        return SdistMetadata(
+            requires_dist=deps,
+            requires_python=requires_python,
+            provides_extra=tuple(dict.fromkeys((*extras, *found))),
+            source="setup.py, read without running it",
         )
     version = described.get("metadata_version")
     if not version:
@@ -271,6 +284,69 @@ def requires_txt_to_requires_dist(text: str) -> tuple[tuple[str, ...], tuple[str
     return tuple(out), tuple(extras)
 
 
+def setup_py_requires(contents: SdistContents) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """``Requires-Dist`` lines and extras from a ``setup.py`` whose one ``setup()`` call
+    spells them out as literals; ``None`` when it does not (it is parsed, never run).
+
+    A call without ``install_requires`` and ``extras_require`` declares no dependencies
+    (``wget``'s distutils ``setup.py``), unless it passes ``**kwargs`` or a ``setup.cfg``
+    declares them.
+    """
+    call = _setup_call(contents.setup_py)
+    if call is None:
+        return None
+    cfg = (contents.setup_cfg or b"").decode("utf-8", "replace")
+    if "install_requires" in cfg or "extras_require" in cfg:
+        return None
+    keywords = {k.arg: k.value for k in call.keywords}
+    if None in keywords:  # setup(**kwargs): anything may be in there
+        return None
+    try:
+        install = (
+            ast.literal_eval(keywords["install_requires"]) if "install_requires" in keywords else []
+        )
+        extras = (
+            ast.literal_eval(keywords["extras_require"]) if "extras_require" in keywords else {}
+        )
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if isinstance(install, str):
+        install = install.splitlines()
+    if not _all_strings(install) or not isinstance(extras, dict):
+        return None
+    text = "\n".join(install)
+    for extra, reqs in extras.items():
+        reqs = reqs.splitlines() if isinstance(reqs, str) else reqs
+        if not isinstance(extra, str) or not _all_strings(reqs):
+            return None
+        text += f"\n[{extra}]\n" + "\n".join(reqs)
+    return requires_txt_to_requires_dist(text)
+
+
+def _setup_call(source: bytes | None) -> ast.Call | None:
+    """The one call of a function named ``setup`` in ``source``, if there is exactly one."""
+    if source is None:
+        return None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None  # Python 2 only, or hostile
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == "setup")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "setup")
+        )
+    ]
+    return calls[0] if len(calls) == 1 else None
+
+
+def _all_strings(value: object) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
 def build_system(contents: SdistContents) -> BuildSystem:
     """What the sdist's ``pyproject.toml`` asks for to build it, or the PEP 517/518 default.
 
@@ -278,25 +354,41 @@ def build_system(contents: SdistContents) -> BuildSystem:
     makes pip and uv fail the build; selmirror still mirrors the default, and says why.
     """
     if contents.pyproject is None:
-        return BuildSystem()
+        return BuildSystem(asks=_setup_requires(contents))
     try:
         document = tomllib.loads(contents.pyproject.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return BuildSystem(source=f"default: pyproject.toml is not valid TOML ({exc})")
     table = document.get("build-system")
     if table is None:
-        return BuildSystem(source="default: pyproject.toml has no [build-system]")
+        source = "default: pyproject.toml has no [build-system]"
+        return BuildSystem(source=source, asks=_setup_requires(contents))
     requires = table.get("requires") if isinstance(table, dict) else None
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
         return BuildSystem(source="default: [build-system] has no valid requires list")
     backend = table.get("build-backend")
     backend = backend if isinstance(backend, str) and backend else LEGACY_BACKEND
+    asks = _configured_asks(backend, document)
+    if backend.partition(":")[0] == "setuptools.build_meta":
+        asks += _setup_requires(contents)
     return BuildSystem(
         requires=tuple(requires),
         backend=backend,
         source="pyproject.toml [build-system]",
-        asks=_configured_asks(backend, document),
+        asks=asks,
     )
+
+
+def _setup_requires(contents: SdistContents) -> tuple[str, ...]:
+    """A literal ``setup_requires`` of ``setup.py``: setuptools asks for it at build time."""
+    call = _setup_call(contents.setup_py)
+    keyword = next((k for k in call.keywords if k.arg == "setup_requires"), None) if call else None
+    try:
+        value = ast.literal_eval(keyword.value) if keyword else ()
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return ()
+    value = value.splitlines() if isinstance(value, str) else value
+    return tuple(value) if _all_strings(value) else ()
 
 
 def _configured_asks(backend: str, document: dict[str, Any]) -> tuple[str, ...]:

@@ -287,3 +287,68 @@ def test_old_setuptools_asks_for_wheel(
 ) -> None:
     assert backend_requires(backend, {"setuptools": Version(setuptools)}) == expected
     assert backend_requires(backend, {}) == ()  # not in the environment: nothing to add
+
+
+WGET_SETUP = b"""from distutils.core import setup
+
+def get_version(relpath):
+    return "3.2"
+
+setup(
+    name='wget',
+    version=get_version('wget.py'),
+    py_modules=['wget'],
+    long_description=open('README.txt').read(),
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup_py", "setup_cfg", "expected"),
+    [
+        pytest.param(WGET_SETUP, None, (), id="distutils, no requirements: none"),
+        pytest.param(
+            b"import setuptools\nsetuptools.setup(name='x', install_requires=['a>=1', 'b'],"
+            b" extras_require={'fast': ['c; os_name == \"nt\"']})\n",
+            None,
+            ("a>=1", "b", 'c; os_name == "nt" and extra == "fast"'),
+            id="literal lists",
+        ),
+        pytest.param(b"setup(install_requires='a\\nb')\n", None, ("a", "b"), id="a string"),
+        pytest.param(b"setup(**kwargs)\n", None, None, id="kwargs: unknown"),
+        pytest.param(b"deps = ['a']\nsetup(install_requires=deps)\n", None, None, id="a name"),
+        pytest.param(b"print 'python 2'\nsetup()\n", None, None, id="python 2 only"),
+        pytest.param(b"setup()\n", b"[options]\ninstall_requires = a\n", None, id="setup.cfg"),
+        pytest.param(b"setup(a=1)\nsetup(b=2)\n", None, None, id="two calls"),
+        pytest.param(b"setup(install_requires=[1, 2])\n", None, None, id="not strings"),
+    ],
+)
+def test_setup_py_literals_are_read_without_running_it(
+    setup_py: bytes, setup_cfg: bytes | None, expected: tuple[str, ...] | None
+) -> None:
+    contents = SdistContents(pkg_info=_pkg_info("1.1"), setup_py=setup_py, setup_cfg=setup_cfg)
+    meta = sdist_metadata(contents)
+    assert meta.requires_dist == expected
+    if expected is not None:
+        assert meta.source == "setup.py, read without running it"
+
+
+def test_setup_requires_is_what_setuptools_asks_for_at_build_time(tmp_path: Path) -> None:
+    members = {
+        "x-1.0/PKG-INFO": _pkg_info("1.1"),
+        "x-1.0/setup.py": b"from setuptools import setup\nsetup(setup_requires=['cython>=0.29'])\n",
+    }
+    path = _tar(tmp_path / "x-1.0.tar.gz", members)
+    meta = sdist_core_metadata(path, path.name)
+    assert meta.build == BuildSystem(asks=("cython>=0.29",))
+    assert meta.requires_dist == ()  # no install_requires: none
+    flit = {
+        **members,
+        "x-1.0/pyproject.toml": b'[build-system]\nrequires = ["flit_core"]\n'
+        b'build-backend = "flit_core.buildapi"\n',
+    }
+    path = _tar(tmp_path / "x-1.0.tar.gz", flit)
+    assert sdist_core_metadata(path, path.name).build.asks == ()  # type: ignore[union-attr]
+    legacy = {**members, "x-1.0/pyproject.toml": b'[build-system]\nrequires = ["setuptools"]\n'}
+    path = _tar(tmp_path / "x-1.0.tar.gz", legacy)
+    assert sdist_core_metadata(path, path.name).build.asks == ("cython>=0.29",)  # type: ignore[union-attr]
