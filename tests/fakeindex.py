@@ -6,7 +6,9 @@ throttled transfers, redirects, forced page statuses, raw pages, HTTP Basic auth
 
 Generated wheels and sdists are real distributions that pip and uv accept. Their bytes are
 deterministic, so hashes are stable between runs. Generated sdists carry a tiny in-tree PEP 517
-backend with no build requirements, so they build offline.
+backend with no build requirements, so they build offline. On request they instead need build
+requirements from the index (`build_requires`), or look like old setuptools projects (setup.py
+only, egg-info); `add_setuptools` and `add_backend` serve fake build tools that build them.
 
 Layout of the served URLs::
 
@@ -32,7 +34,7 @@ import sys
 import tarfile
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -204,8 +206,6 @@ def build_wheel(
     provides_extra: Iterable[str] = (),
 ) -> tuple[str, bytes, bytes]:
     """Build a real wheel; return (filename, wheel bytes, METADATA bytes)."""
-    dist = _escape_wheel_name(name)
-    dist_info = f"{dist}-{version}.dist-info"
     metadata = _core_metadata(
         "2.1",
         name,
@@ -214,10 +214,20 @@ def build_wheel(
         requires_dist=requires_dist,
         provides_extra=provides_extra,
     )
+    module = (f"{_module_name(name)}/__init__.py", f'__version__ = "{version}"\n'.encode())
+    return _wheel(name, version, tag, metadata, [module])
+
+
+def _wheel(
+    name: str, version: str, tag: str, metadata: bytes, files: Iterable[tuple[str, bytes]]
+) -> tuple[str, bytes, bytes]:
+    """A wheel holding `files` (path, bytes) plus its dist-info; (filename, bytes, METADATA)."""
+    dist = _escape_wheel_name(name)
+    dist_info = f"{dist}-{version}.dist-info"
     tags = "".join(f"Tag: {t}\n" for t in sorted(str(t) for t in parse_tag(tag)))
     wheel = f"Wheel-Version: 1.0\nGenerator: selmirror-fakeindex\nRoot-Is-Purelib: true\n{tags}"
     entries = [
-        (f"{_module_name(name)}/__init__.py", f'__version__ = "{version}"\n'.encode()),
+        *files,
         (f"{dist_info}/METADATA", metadata),
         (f"{dist_info}/WHEEL", wheel.encode()),
     ]
@@ -304,6 +314,152 @@ build-backend = "_fake_backend"
 backend-path = ["."]
 """
 
+# The backend of fake setuptools, of `add_backend` projects and of the sdists that use a new
+# build_sdist knob (the default sdists keep `_BACKEND`, so their bytes do not change). Plain
+# source, not a format template: `_generic_backend` only rewrites the REQUIRES line.
+_GENERIC_BACKEND = '''\
+"""A generic PEP 517 backend written by selmirror's fake index (tests only).
+
+It builds the source tree in the current directory (pip and uv run the hooks there) into a
+py3-none-any wheel. The metadata is `_fake_metadata` (the sdist's true METADATA) if present,
+else PKG-INFO, else <something>.egg-info/PKG-INFO; the wheel holds the package named after the
+project (or else every top-level package). The same hooks are on `__legacy__`, as in
+`setuptools.build_meta:__legacy__`. Nothing here imports a build requirement.
+"""
+
+import base64
+import hashlib
+import os
+import re
+import tarfile
+import types
+import zipfile
+
+REQUIRES_FOR_BUILD_WHEEL = []
+_DATE = (2024, 1, 1, 0, 0, 0)
+
+
+def _read_metadata():
+    candidates = ["_fake_metadata", "PKG-INFO"]
+    candidates += sorted(
+        os.path.join(entry, "PKG-INFO") for entry in os.listdir(".") if entry.endswith(".egg-info")
+    )
+    for path in candidates:
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+    raise RuntimeError("fake backend: no _fake_metadata or PKG-INFO in " + os.getcwd())
+
+
+def _project():
+    """(name, version, METADATA bytes) of the source tree in the current directory."""
+    lines = _read_metadata().split("\\n\\n", 1)[0].splitlines()
+    keep = [x for x in lines if not x.startswith(("Metadata-Version:", "Dynamic:"))]
+    fields = {}
+    for line in keep:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    metadata = ("\\n".join(["Metadata-Version: 2.1", *keep]) + "\\n").encode()
+    return fields["name"], fields["version"], metadata
+
+
+def _dist(name):
+    return re.sub(r"[-_.]+", "_", name)
+
+
+def _sources(name):
+    package = _dist(name).lower()
+    if os.path.isdir(package):
+        roots = [package]
+    else:
+        roots = sorted(e for e in os.listdir(".") if os.path.isfile(os.path.join(e, "__init__.py")))
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for filename in sorted(filenames):
+                path = os.path.join(dirpath, filename)
+                with open(path, "rb") as f:
+                    yield path.replace(os.sep, "/"), f.read()
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return list(REQUIRES_FOR_BUILD_WHEEL)
+
+
+def get_requires_for_build_sdist(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    name, version, metadata = _project()
+    dist_info = _dist(name) + "-" + version + ".dist-info"
+    os.makedirs(os.path.join(metadata_directory, dist_info), exist_ok=True)
+    with open(os.path.join(metadata_directory, dist_info, "METADATA"), "wb") as f:
+        f.write(metadata)
+    return dist_info
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    name, version, metadata = _project()
+    dist_info = _dist(name) + "-" + version + ".dist-info"
+    wheel = b"Wheel-Version: 1.0\\nGenerator: fakeindex-backend\\nRoot-Is-Purelib: true\\n"
+    entries = [
+        *_sources(name),
+        (dist_info + "/METADATA", metadata),
+        (dist_info + "/WHEEL", wheel + b"Tag: py3-none-any\\n"),
+    ]
+    record = ""
+    for path, data in entries:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        record += path + ",sha256=" + digest.decode() + "," + str(len(data)) + "\\n"
+    entries.append((dist_info + "/RECORD", (record + dist_info + "/RECORD,,\\n").encode()))
+    filename = _dist(name) + "-" + version + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as zf:
+        for path, data in entries:
+            zf.writestr(zipfile.ZipInfo(path, date_time=_DATE), data)
+    return filename
+
+
+def build_sdist(sdist_directory, config_settings=None):
+    name, version, _ = _project()
+    base = _dist(name).lower() + "-" + version
+    with tarfile.open(os.path.join(sdist_directory, base + ".tar.gz"), "w:gz") as tar:
+        for entry in sorted(os.listdir(".")):
+            tar.add(entry, arcname=base + "/" + entry)
+    return base + ".tar.gz"
+
+
+__legacy__ = types.SimpleNamespace(
+    get_requires_for_build_wheel=get_requires_for_build_wheel,
+    get_requires_for_build_sdist=get_requires_for_build_sdist,
+    prepare_metadata_for_build_wheel=prepare_metadata_for_build_wheel,
+    build_wheel=build_wheel,
+    build_sdist=build_sdist,
+)
+'''
+
+_SETUP_PY = b"""\
+# A legacy setuptools project made by selmirror's fake index: without a pyproject.toml, pip
+# and uv build it with setuptools.build_meta:__legacy__ (the fake one never runs this file).
+"""
+
+
+def _generic_backend(requires_for_build_wheel: Sequence[str] = ()) -> str:
+    """The generic backend's source; its get_requires_for_build_wheel returns these."""
+    old = "REQUIRES_FOR_BUILD_WHEEL = []\n"
+    new = f"REQUIRES_FOR_BUILD_WHEEL = {list(requires_for_build_wheel)!r}\n"
+    return _GENERIC_BACKEND.replace(old, new, 1)
+
+
+def _pyproject(requires: Sequence[str], backend: str | None) -> bytes:
+    listed = ", ".join(json.dumps(r) for r in requires)  # a JSON string is a TOML basic string
+    lines = ["[build-system]", f"requires = [{listed}]"]
+    if backend is None:
+        lines += ['build-backend = "_fake_backend"', 'backend-path = ["."]']
+    else:
+        lines.append(f"build-backend = {json.dumps(backend)}")
+    return ("\n".join(lines) + "\n").encode()
+
 
 def build_sdist(
     name: str,
@@ -315,32 +471,140 @@ def build_sdist(
     requires_dist: Iterable[str] = (),
     provides_extra: Iterable[str] = (),
     dynamic: Iterable[str] = (),
+    build_requires: Sequence[str] | None = (),
+    build_backend: str | None = None,
+    egg_info_requires: str | None = None,
+    top_pkg_info: bool = True,
 ) -> tuple[str, bytes, bytes]:
-    """Build a real, offline-buildable sdist; return (filename, archive bytes, PKG-INFO bytes)."""
+    """Build a real sdist; return (filename, archive bytes, PKG-INFO bytes).
+
+    By default it carries an in-tree backend with no build requirements, so it builds offline.
+    Knobs for build requirements and old layouts:
+
+    - `build_requires`: `[build-system] requires`, which pip and uv install from the index into
+      the isolated build environment (the in-tree backend stays, unless `build_backend` names
+      another one, e.g. an `add_backend` project). None: no pyproject.toml but a setup.py, so
+      pip and uv use the default `setuptools>=40.8.0` with `setuptools.build_meta:__legacy__`
+      (serve it with `add_setuptools`).
+    - `egg_info_requires`: also write `<module>.egg-info/PKG-INFO` (a copy of PKG-INFO) and
+      `<module>.egg-info/requires.txt` with exactly this text, and leave the Requires-Dist
+      lines out of PKG-INFO (old setuptools did this with Metadata-Version 2.1: pass
+      `metadata_version="2.1"` too, or uv may trust the requirement-less PKG-INFO).
+    - `top_pkg_info=False`: no `<base>/PKG-INFO`, only `<module>.egg-info/PKG-INFO`.
+
+    With any of these, the sdist also holds `_fake_metadata`: the true METADATA (2.1, with
+    `requires_dist`) that the backends put into the wheel they build, whatever PKG-INFO says.
+    The PKG-INFO bytes returned are the top-level ones (the egg-info copy without it).
+    """
     if fmt not in ("tar.gz", "zip"):
         raise ValueError(f"unsupported sdist format {fmt!r}")
+    if isinstance(build_requires, str):
+        raise TypeError("build_requires is a sequence of requirement strings, not one string")
+    if build_requires is None and build_backend is not None:
+        raise ValueError("build_backend needs a pyproject.toml: build_requires must not be None")
     package = _module_name(name)
     base = f"{package}-{version}"
+    requires_dist = list(requires_dist)
+    provides_extra = list(provides_extra)
     pkg_info = _core_metadata(
         metadata_version,
         name,
         version,
         requires_python=requires_python,
-        requires_dist=requires_dist,
+        requires_dist=requires_dist if egg_info_requires is None else (),
         provides_extra=provides_extra,
         dynamic=dynamic,
     )
-    backend = _BACKEND.format(
-        dist=_escape_wheel_name(name), version=version, package=package, sdist_base=base
+    init = (f"{base}/{package}/__init__.py", f'__version__ = "{version}"\n'.encode())
+    original = (
+        build_requires is not None
+        and len(build_requires) == 0
+        and build_backend is None
+        and egg_info_requires is None
+        and top_pkg_info
     )
-    entries = [
-        (f"{base}/PKG-INFO", pkg_info),
-        (f"{base}/pyproject.toml", _PYPROJECT.encode()),
-        (f"{base}/_fake_backend.py", backend.encode()),
-        (f"{base}/{package}/__init__.py", f'__version__ = "{version}"\n'.encode()),
-    ]
+    if original:  # the original layout, byte for byte
+        backend = _BACKEND.format(
+            dist=_escape_wheel_name(name), version=version, package=package, sdist_base=base
+        )
+        entries = [
+            (f"{base}/PKG-INFO", pkg_info),
+            (f"{base}/pyproject.toml", _PYPROJECT.encode()),
+            (f"{base}/_fake_backend.py", backend.encode()),
+            init,
+        ]
+        archive = _tar_gz(entries) if fmt == "tar.gz" else _zip(entries)
+        return f"{base}.{fmt}", archive, pkg_info
+    entries = []
+    if top_pkg_info:
+        entries.append((f"{base}/PKG-INFO", pkg_info))
+    if build_requires is None:
+        entries.append((f"{base}/setup.py", _SETUP_PY))
+    else:
+        entries.append((f"{base}/pyproject.toml", _pyproject(build_requires, build_backend)))
+        if build_backend is None:
+            entries.append((f"{base}/_fake_backend.py", _generic_backend().encode()))
+    true_metadata = _core_metadata(
+        "2.1",
+        name,
+        version,
+        requires_python=requires_python,
+        requires_dist=requires_dist,
+        provides_extra=provides_extra,
+    )
+    entries.append((f"{base}/_fake_metadata", true_metadata))
+    if egg_info_requires is not None or not top_pkg_info:
+        entries.append((f"{base}/{package}.egg-info/PKG-INFO", pkg_info))
+        if egg_info_requires is not None:
+            requires_txt = egg_info_requires.encode()
+            entries.append((f"{base}/{package}.egg-info/requires.txt", requires_txt))
+    entries.append(init)
     archive = _tar_gz(entries) if fmt == "tar.gz" else _zip(entries)
     return f"{base}.{fmt}", archive, pkg_info
+
+
+def build_setuptools_wheel(version: str) -> tuple[str, bytes, bytes]:
+    """A fake `setuptools` wheel; return (filename, wheel bytes, METADATA bytes).
+
+    `setuptools.build_meta` (and its `__legacy__`) is the generic fake backend. Like real
+    setuptools before 70.1, a version below 70.1 asks for `wheel` to build wheels.
+    """
+    requires = ["wheel"] if Version(version) < Version("70.1") else []
+    return build_backend_wheel(
+        "setuptools", version, requires_for_build_wheel=requires, submodule="build_meta"
+    )
+
+
+def build_backend_wheel(
+    name: str = "fakebuild",
+    version: str = "1.0",
+    *,
+    requires_for_build_wheel: Sequence[str] = (),
+    requires_dist: Iterable[str] = (),
+    submodule: str | None = None,
+) -> tuple[str, bytes, bytes]:
+    """A wheel whose module `<name>` (or `<name>.<submodule>`) is the generic fake backend;
+    return (filename, wheel bytes, METADATA bytes). Its get_requires_for_build_wheel returns
+    `requires_for_build_wheel`; `requires_dist` are the backend project's own dependencies."""
+    package = _module_name(name)
+    metadata = _core_metadata(
+        "2.1",
+        name,
+        version,
+        requires_python=None,
+        requires_dist=requires_dist,
+        provides_extra=(),
+    )
+    version_line = f'__version__ = "{version}"\n'
+    backend = _generic_backend(requires_for_build_wheel)
+    if submodule is None:
+        files = [(f"{package}/__init__.py", (backend + "\n" + version_line).encode())]
+    else:
+        files = [
+            (f"{package}/__init__.py", version_line.encode()),
+            (f"{package}/{submodule}.py", backend.encode()),
+        ]
+    return _wheel(name, version, "py3-none-any", metadata, files)
 
 
 def _version_from_filename(filename: str) -> str | None:
@@ -913,10 +1177,15 @@ class FakeIndex:
         requires_dist: Iterable[str] = (),
         provides_extra: Iterable[str] = (),
         dynamic: Iterable[str] = (),
+        build_requires: Sequence[str] | None = (),
+        build_backend: str | None = None,
+        egg_info_requires: str | None = None,
+        top_pkg_info: bool = True,
         **knobs: Any,
     ) -> FakeFile:
-        """Add a generated sdist. Its PKG-INFO is kept in `metadata` but, like PyPI, not
-        advertised unless `advertise_metadata=True` is passed."""
+        """Add a generated sdist (see `build_sdist` for the build-system and old-layout knobs).
+        Its PKG-INFO is kept in `metadata` but, like PyPI, not advertised unless
+        `advertise_metadata=True` is passed."""
         filename, content, pkg_info = build_sdist(
             name,
             version,
@@ -926,11 +1195,53 @@ class FakeIndex:
             requires_dist=requires_dist,
             provides_extra=provides_extra,
             dynamic=dynamic,
+            build_requires=build_requires,
+            build_backend=build_backend,
+            egg_info_requires=egg_info_requires,
+            top_pkg_info=top_pkg_info,
         )
         knobs.setdefault("metadata", pkg_info)
         knobs.setdefault("advertise_metadata", False)
         knobs.setdefault("version", version)
         return self.add_file(name, filename, content, requires_python=requires_python, **knobs)
+
+    def add_setuptools(self, version: str = "80.9.0", **knobs: Any) -> FakeFile:
+        """Serve a fake `setuptools` wheel (`build_setuptools_wheel`): the default build system
+        of sdists without pyproject.toml. Below 70.1 it also needs a `wheel` project."""
+        filename, content, metadata = build_setuptools_wheel(version)
+        return self._add_tool("setuptools", version, filename, content, metadata, knobs)
+
+    def add_backend(
+        self,
+        name: str = "fakebuild",
+        version: str = "1.0",
+        *,
+        requires_for_build_wheel: Sequence[str] = (),
+        requires_dist: Iterable[str] = (),
+        **knobs: Any,
+    ) -> FakeFile:
+        """Serve a wheel whose top-level module (`name` with - as _) is the generic fake
+        backend, for sdists made with `build_requires=[name]` and `build_backend=<module>`."""
+        filename, content, metadata = build_backend_wheel(
+            name,
+            version,
+            requires_for_build_wheel=requires_for_build_wheel,
+            requires_dist=requires_dist,
+        )
+        return self._add_tool(name, version, filename, content, metadata, knobs)
+
+    def _add_tool(
+        self,
+        name: str,
+        version: str,
+        filename: str,
+        content: bytes,
+        metadata: bytes,
+        knobs: dict[str, Any],
+    ) -> FakeFile:
+        knobs.setdefault("metadata", metadata)
+        knobs.setdefault("version", version)
+        return self.add_file(name, filename, content, **knobs)
 
     def files(self, project: str | None = None) -> list[FakeFile]:
         """The files served, optionally only those listed on one project's page."""
@@ -1028,7 +1339,9 @@ __all__ = [
     "FakeFile",
     "FakeIndex",
     "RecordedRequest",
+    "build_backend_wheel",
     "build_sdist",
+    "build_setuptools_wheel",
     "build_wheel",
     "negotiate",
     "parse_range",

@@ -10,10 +10,14 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
+import types
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -27,11 +31,16 @@ from fakeindex import (
     JSON_V1,
     TEXT_HTML,
     FakeIndex,
+    build_backend_wheel,
     build_sdist,
+    build_setuptools_wheel,
     build_wheel,
     negotiate,
     parse_range,
 )
+from oracles import clean_env as oracle_env
+from oracles import pip_install_dry_run
+from uv import find_uv_bin
 
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
@@ -422,6 +431,235 @@ def test_sdist_metadata_only_when_asked(fake_index: FakeIndex, http: requests.Se
     assert served.content == advertised.metadata
 
 
+def _members(content: bytes) -> dict[str, bytes]:
+    """name -> bytes of the files in a .tar.gz, in archive order."""
+    members = {}
+    with tarfile.open(fileobj=io.BytesIO(content), mode="r:gz") as tar:
+        for member in tar.getmembers():
+            if member.isdir():
+                continue
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            members[member.name] = extracted.read()
+    return members
+
+
+def test_new_sdist_knobs_at_their_defaults_change_nothing() -> None:
+    plain = build_sdist("foo", "1.0", requires_dist=["idna"])
+    spelled_out = build_sdist(
+        "foo",
+        "1.0",
+        requires_dist=["idna"],
+        build_requires=[],
+        build_backend=None,
+        egg_info_requires=None,
+        top_pkg_info=True,
+    )
+    assert spelled_out == plain
+    assert "foo-1.0/_fake_metadata" not in _members(plain[1])
+
+
+_OLD = "foo_bar-2.0"
+_EGG = f"{_OLD}/foo_bar.egg-info"
+
+
+# Member names under foo_bar-2.0/, in archive order; "egg/" is "foo_bar.egg-info/".
+@pytest.mark.parametrize(
+    ("knobs", "names"),
+    [
+        pytest.param(
+            {"build_requires": ["fakebuild>=1"]},
+            "PKG-INFO pyproject.toml _fake_backend.py _fake_metadata foo_bar/__init__.py",
+            id="build-requires",
+        ),
+        pytest.param(
+            {"build_requires": ["fakebuild>=1"], "build_backend": "fakebuild"},
+            "PKG-INFO pyproject.toml _fake_metadata foo_bar/__init__.py",
+            id="named-backend",
+        ),
+        pytest.param(
+            {"build_requires": None},
+            "PKG-INFO setup.py _fake_metadata foo_bar/__init__.py",
+            id="setup-py",
+        ),
+        pytest.param(
+            {"egg_info_requires": "idna\n"},
+            "PKG-INFO pyproject.toml _fake_backend.py _fake_metadata egg/PKG-INFO "
+            "egg/requires.txt foo_bar/__init__.py",
+            id="egg-info",
+        ),
+        pytest.param(
+            {"top_pkg_info": False},
+            "pyproject.toml _fake_backend.py _fake_metadata egg/PKG-INFO foo_bar/__init__.py",
+            id="no-top-pkg-info",
+        ),
+        pytest.param(
+            {"build_requires": None, "egg_info_requires": "idna\n", "top_pkg_info": False},
+            "setup.py _fake_metadata egg/PKG-INFO egg/requires.txt foo_bar/__init__.py",
+            id="all-old",
+        ),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_old_sdist_layouts(fmt: str, knobs: dict[str, Any], names: str) -> None:
+    filename, content, _ = build_sdist("Foo.Bar", "2.0", fmt=fmt, requires_dist=["idna"], **knobs)
+
+    assert filename == f"{_OLD}.{fmt}"
+    if fmt == "tar.gz":
+        found = list(_members(content))
+    else:
+        with zipfile.ZipFile(io.BytesIO(content)) as zf:
+            found = zf.namelist()
+    assert found == [
+        f"{_OLD}/{name.replace('egg/', 'foo_bar.egg-info/')}" for name in names.split()
+    ]
+    assert build_sdist("Foo.Bar", "2.0", fmt=fmt, requires_dist=["idna"], **knobs)[1] == content
+
+
+def test_old_sdist_files() -> None:
+    requires_txt = 'idna>=2\n\n[:python_version < "3.8"]\nfoo\n\n[fancy]\nrich\n'
+    true_requires = ["idna>=2", 'foo; python_version < "3.8"', 'rich; extra == "fancy"']
+    _, content, pkg_info = build_sdist(
+        "Foo.Bar",
+        "2.0",
+        metadata_version="2.1",
+        requires_python=">=3.7",
+        requires_dist=true_requires,
+        provides_extra=["fancy"],
+        build_requires=["fakebuild>=1", 'tomli; python_version < "3.11"'],
+        egg_info_requires=requires_txt,
+    )
+    files = _members(content)
+    true_metadata = build_wheel(
+        "Foo.Bar",
+        "2.0",
+        requires_python=">=3.7",
+        requires_dist=true_requires,
+        provides_extra=["fancy"],
+    )[2]
+
+    assert files[f"{_OLD}/PKG-INFO"] == pkg_info == files[f"{_EGG}/PKG-INFO"]
+    assert "Requires-Dist" not in pkg_info.decode()
+    assert "Provides-Extra: fancy\n" in pkg_info.decode()
+    assert files[f"{_EGG}/requires.txt"] == requires_txt.encode()
+    assert files[f"{_OLD}/_fake_metadata"] == true_metadata
+    assert files[f"{_OLD}/pyproject.toml"].decode() == (
+        "[build-system]\n"
+        'requires = ["fakebuild>=1", "tomli; python_version < \\"3.11\\""]\n'
+        'build-backend = "_fake_backend"\n'
+        'backend-path = ["."]\n'
+    )
+    named = _members(build_sdist("foo", "1.0", build_requires=["fb"], build_backend="fb")[1])
+    assert (
+        named["foo-1.0/pyproject.toml"]
+        == b'[build-system]\nrequires = ["fb"]\nbuild-backend = "fb"\n'
+    )
+    legacy = _members(build_sdist("foo", "1.0", build_requires=None)[1])
+    assert legacy["foo-1.0/setup.py"].startswith(b"# ")
+    no_top = _members(build_sdist("foo", "1.0", top_pkg_info=False, requires_dist=["idna"])[1])
+    assert b"Requires-Dist: idna\n" in no_top["foo-1.0/foo.egg-info/PKG-INFO"]
+
+
+def test_build_sdist_refuses_contradictions() -> None:
+    with pytest.raises(ValueError, match="build_backend"):
+        build_sdist("foo", "1.0", build_requires=None, build_backend="fakebuild")
+    with pytest.raises(TypeError, match="sequence"):
+        build_sdist("foo", "1.0", build_requires="fakebuild")
+
+
+def _load_backend(source: bytes, name: str) -> Any:
+    module = types.ModuleType(name)
+    exec(compile(source, name, "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("version", "wants_wheel"),
+    [("65.0", True), ("70.0.0", True), ("70.1", False), ("80.9.0", False)],
+)
+def test_setuptools_wheel(version: str, wants_wheel: bool) -> None:
+    filename, content, metadata = build_setuptools_wheel(version)
+
+    assert filename == f"setuptools-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(io.BytesIO(content)) as zf:
+        assert zf.namelist() == [
+            "setuptools/__init__.py",
+            "setuptools/build_meta.py",
+            f"setuptools-{version}.dist-info/METADATA",
+            f"setuptools-{version}.dist-info/WHEEL",
+            f"setuptools-{version}.dist-info/RECORD",
+        ]
+        assert zf.read(f"setuptools-{version}.dist-info/METADATA") == metadata
+        build_meta = _load_backend(zf.read("setuptools/build_meta.py"), "setuptools.build_meta")
+    expected = ["wheel"] if wants_wheel else []
+    assert build_meta.get_requires_for_build_wheel() == expected
+    assert build_meta.__legacy__.get_requires_for_build_wheel() == expected
+    assert build_meta.get_requires_for_build_sdist() == []
+    for hook in ("prepare_metadata_for_build_wheel", "build_wheel", "build_sdist"):
+        assert getattr(build_meta.__legacy__, hook) is getattr(build_meta, hook)
+
+
+def test_backend_wheel() -> None:
+    filename, content, metadata = build_backend_wheel(
+        "fake-build", "2.0", requires_for_build_wheel=["helper"], requires_dist=["dep"]
+    )
+
+    assert filename == "fake_build-2.0-py3-none-any.whl"
+    assert b"Requires-Dist: dep\n" in metadata
+    with zipfile.ZipFile(io.BytesIO(content)) as zf:
+        assert zf.namelist()[0] == "fake_build/__init__.py"
+        backend = _load_backend(zf.read("fake_build/__init__.py"), "fake_build")
+    assert backend.__version__ == "2.0"
+    assert backend.get_requires_for_build_wheel() == ["helper"]
+
+
+@pytest.mark.parametrize(
+    ("knobs", "drop"),
+    [
+        pytest.param({"egg_info_requires": "idna\n", "top_pkg_info": False}, None, id="egg-info"),
+        pytest.param({"build_requires": None}, None, id="setup-py"),
+        pytest.param({}, None, id="plain-pkg-info"),  # the default sdist has no _fake_metadata
+        pytest.param({"top_pkg_info": False}, "_fake_metadata", id="egg-info-pkg-info"),
+    ],
+)
+def test_generic_backend_builds_the_true_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knobs: dict[str, Any], drop: str | None
+) -> None:
+    _, content, _ = build_sdist("Foo.Bar", "2.0", requires_dist=["idna"], **knobs)
+    for name, data in _members(content).items():
+        path = tmp_path / "src" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    source = tmp_path / "src" / _OLD
+    if drop is not None:  # then the backend falls back to the (egg-info) PKG-INFO
+        (source / drop).unlink()
+    with zipfile.ZipFile(io.BytesIO(build_setuptools_wheel("80.9.0")[1])) as zf:
+        backend = _load_backend(zf.read("setuptools/build_meta.py"), "setuptools.build_meta")
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(source)
+
+    dist_info = backend.__legacy__.prepare_metadata_for_build_wheel(str(out))
+    wheel_name = backend.__legacy__.build_wheel(str(out))
+    sdist_name = backend.build_sdist(str(out))
+
+    prepared = (out / dist_info / "METADATA").read_bytes()
+    assert dist_info == "Foo_Bar-2.0.dist-info"
+    assert prepared == build_wheel("Foo.Bar", "2.0", requires_dist=["idna"])[2]
+    assert wheel_name == "Foo_Bar-2.0-py3-none-any.whl"
+    with zipfile.ZipFile(out / wheel_name) as zf:
+        assert zf.testzip() is None
+        assert zf.namelist() == [
+            "foo_bar/__init__.py",
+            "Foo_Bar-2.0.dist-info/METADATA",
+            "Foo_Bar-2.0.dist-info/WHEEL",
+            "Foo_Bar-2.0.dist-info/RECORD",
+        ]
+        assert zf.read("Foo_Bar-2.0.dist-info/METADATA") == prepared
+    assert sdist_name == f"{_OLD}.tar.gz"
+    assert f"{_OLD}/foo_bar/__init__.py" in _members((out / sdist_name).read_bytes())
+
+
 def test_wheel_without_metadata(fake_index: FakeIndex, http: requests.Session) -> None:
     wheel = fake_index.add_wheel("foo", "1.0", advertise_metadata=False)
     (entry,) = get(http, fake_index.url + "foo/").json()["files"]
@@ -759,3 +997,151 @@ def test_uv_install(installable_index: FakeIndex, tmp_path: Path) -> None:
     assert (target / "fake_wheel" / "__init__.py").read_text() == '__version__ = "1.0"\n'
     assert (target / "fake_sdist" / "__init__.py").read_text() == '__version__ = "1.0"\n'
     assert index.downloads("Fake_Wheel-2.0-py3-none-any.whl") == []  # yanked: skipped
+
+
+# --------------------------------------------------------------------------------------------
+# Build requirements and old sdists, with real pip and uv building them
+
+
+@dataclass
+class Builds:
+    """One run of pip and of uv against the index (each only), side by side."""
+
+    pip: subprocess.CompletedProcess[str]
+    uv: subprocess.CompletedProcess[str]
+    target: Path  # where uv installed
+
+    def assert_ok(self, *would_install: str) -> None:
+        assert self.pip.returncode == 0, self.pip.stdout + self.pip.stderr
+        assert self.uv.returncode == 0, self.uv.stdout + self.uv.stderr
+        assert f"Would install {' '.join(would_install)}\n" in self.pip.stdout
+
+    def assert_failed(self, pip_says: str, uv_says: str) -> None:
+        assert self.pip.returncode != 0, self.pip.stdout
+        assert self.uv.returncode != 0, self.uv.stdout
+        assert pip_says in self.pip.stdout + self.pip.stderr
+        assert uv_says in self.uv.stdout + self.uv.stderr
+
+
+def build_with_pip_and_uv(index: FakeIndex, requirements: list[str], tmp: Path) -> Builds:
+    """pip's ``install --dry-run --ignore-installed`` (which prepares sdist metadata in an
+    isolated build environment: get_requires_for_build_wheel, prepare_metadata_for_build_wheel)
+    and a real ``uv pip install --no-cache --target`` (which builds the wheel), concurrently.
+    Each gets the fake index as its only index and no configuration."""
+    tmp = Path(tempfile.mkdtemp(dir=tmp))
+    target = tmp / "target"
+    env = {k: v for k, v in oracle_env(tmp).items() if not k.lower().endswith("_proxy")}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    uv = [
+        find_uv_bin(), "pip", "install", "--no-cache", "--python", sys.executable,
+        "--target", str(target), "--index-url", index.url, *requirements,
+    ]  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        pip_run = pool.submit(pip_install_dry_run, index.url, requirements, tmp / "pip")
+        uv_run = pool.submit(
+            subprocess.run, uv, env=env, capture_output=True, text=True, timeout=120
+        )
+        return Builds(pip_run.result(timeout=120), uv_run.result(), target)
+
+
+def fetched_by(index: FakeIndex, project: str) -> dict[str, set[int]]:
+    """client ("pip" or "uv", from the User-Agent) -> statuses it got for a project page."""
+    seen: dict[str, set[int]] = {}
+    for r in index.page_requests(project):
+        client = r.headers.get("user-agent", "").split("/")[0]
+        seen.setdefault(client, set()).add(r.status)
+    return seen
+
+
+def installed_metadata(target: Path, dist_info: str) -> str:
+    return (target / dist_info / "METADATA").read_text()
+
+
+def test_build_requires_come_from_the_index(tmp_path: Path) -> None:
+    with FakeIndex() as index:
+        index.add_sdist("in-tree", "1.0", build_requires=["fakebuild>=1"], requires_dist=["dep"])
+        index.add_sdist("named", "1.0", build_requires=["fakebuild>=1"], build_backend="fakebuild")
+        index.add_wheel("dep", "1.0")
+
+        missing = build_with_pip_and_uv(index, ["in-tree", "named"], tmp_path)
+        index.add_backend("fakebuild", "1.0")
+        served = build_with_pip_and_uv(index, ["in-tree", "named"], tmp_path)
+
+    missing.assert_failed(
+        "No matching distribution found for fakebuild>=1",
+        "fakebuild was not found in the package registry",
+    )
+    served.assert_ok("dep-1.0", "in-tree-1.0", "named-1.0")
+    assert (served.target / "in_tree" / "__init__.py").is_file()
+    assert (served.target / "named" / "__init__.py").is_file()
+    assert "Requires-Dist: dep\n" in installed_metadata(served.target, "in_tree-1.0.dist-info")
+    assert not (served.target / "fakebuild").exists()  # a build requirement, not installed
+    assert fetched_by(index, "fakebuild") == {"pip": {404, 200}, "uv": {404, 200}}
+    assert index.errors == []
+
+
+def test_setup_py_sdist_builds_with_setuptools_from_the_index(tmp_path: Path) -> None:
+    with FakeIndex() as index:
+        index.add_sdist("legacy", "1.0", build_requires=None, requires_dist=["dep"])
+        index.add_wheel("dep", "1.0")
+
+        missing = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+        index.add_setuptools("80.9.0")
+        served = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+
+    missing.assert_failed(
+        "No matching distribution found for setuptools>=40.8.0",  # pip's default build system
+        "setuptools was not found in the package registry",
+    )
+    served.assert_ok("dep-1.0", "legacy-1.0")
+    assert "Requires-Dist: dep\n" in installed_metadata(served.target, "legacy-1.0.dist-info")
+    assert fetched_by(index, "wheel") == {}  # setuptools >= 70.1 does not ask for it
+    assert index.errors == []
+
+
+def test_old_setuptools_needs_wheel_from_the_index(tmp_path: Path) -> None:
+    with FakeIndex() as index:
+        index.add_sdist("legacy", "1.0", build_requires=None)
+        index.add_setuptools("65.0")
+
+        missing = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+        index.add_wheel("wheel", "0.45.1")
+        served = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+
+    missing.assert_failed(
+        "No matching distribution found for wheel\n",
+        "wheel was not found in the package registry",
+    )
+    served.assert_ok("legacy-1.0")
+    assert (served.target / "legacy" / "__init__.py").is_file()
+    assert fetched_by(index, "wheel") == {"pip": {404, 200}, "uv": {404, 200}}
+    assert index.errors == []
+
+
+def test_old_metadata_sdists_build_their_true_requirements(tmp_path: Path) -> None:
+    with FakeIndex() as index:
+        index.add_sdist(
+            "eggy",
+            "1.0",
+            metadata_version="2.1",  # old setuptools: uv then builds instead of trusting PKG-INFO
+            requires_dist=["dep>=1", 'extra-dep; extra == "x"'],
+            provides_extra=["x"],
+            egg_info_requires="dep>=1\n\n[x]\nextra-dep\n",
+        )
+        index.add_sdist(
+            "dilly", "1.0", metadata_version="2.1", requires_dist=["other"], top_pkg_info=False
+        )
+        index.add_wheel("dep", "1.0")
+        index.add_wheel("other", "1.0")
+        index.add_wheel("extra-dep", "1.0")
+
+        builds = build_with_pip_and_uv(index, ["eggy", "dilly"], tmp_path)
+
+    builds.assert_ok("dep-1.0", "dilly-1.0", "eggy-1.0", "other-1.0")
+    eggy = installed_metadata(builds.target, "eggy-1.0.dist-info")
+    assert "Requires-Dist: dep>=1\n" in eggy
+    assert 'Requires-Dist: extra-dep; extra == "x"\n' in eggy
+    assert (builds.target / "dep").is_dir()
+    assert (builds.target / "other").is_dir()
+    assert not (builds.target / "extra_dep").exists()
+    assert index.errors == []

@@ -451,8 +451,9 @@ def test_each_target_resolves_with_the_metadata_of_the_wheel_it_installs(
     }
     for label, names in labels.items():
         assert set(resolved(report, label)) == names
+    # each file's metadata is read at most once (or taken from its whole download)
     reads = [r.filename for r in any_index.requests if r.kind == "metadata"]
-    assert sorted(reads) == sorted(f.filename for f in any_index.files())  # each once
+    assert len(reads) == len(set(reads))
     use = report["projects"]["tf"]["metadata"]["2.15.0"]  # type: ignore[index]
     assert use["differ"] is True
     assert set(use["files"]) == {f.filename for f in any_index.files("tf")}
