@@ -10,14 +10,11 @@ import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 import types
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -38,9 +35,7 @@ from fakeindex import (
     negotiate,
     parse_range,
 )
-from oracles import clean_env as oracle_env
-from oracles import pip_install_dry_run
-from uv import find_uv_bin
+from oracles import build_with_pip_and_uv
 
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
@@ -1003,47 +998,6 @@ def test_uv_install(installable_index: FakeIndex, tmp_path: Path) -> None:
 # Build requirements and old sdists, with real pip and uv building them
 
 
-@dataclass
-class Builds:
-    """One run of pip and of uv against the index (each only), side by side."""
-
-    pip: subprocess.CompletedProcess[str]
-    uv: subprocess.CompletedProcess[str]
-    target: Path  # where uv installed
-
-    def assert_ok(self, *would_install: str) -> None:
-        assert self.pip.returncode == 0, self.pip.stdout + self.pip.stderr
-        assert self.uv.returncode == 0, self.uv.stdout + self.uv.stderr
-        assert f"Would install {' '.join(would_install)}\n" in self.pip.stdout
-
-    def assert_failed(self, pip_says: str, uv_says: str) -> None:
-        assert self.pip.returncode != 0, self.pip.stdout
-        assert self.uv.returncode != 0, self.uv.stdout
-        assert pip_says in self.pip.stdout + self.pip.stderr
-        assert uv_says in self.uv.stdout + self.uv.stderr
-
-
-def build_with_pip_and_uv(index: FakeIndex, requirements: list[str], tmp: Path) -> Builds:
-    """pip's ``install --dry-run --ignore-installed`` (which prepares sdist metadata in an
-    isolated build environment: get_requires_for_build_wheel, prepare_metadata_for_build_wheel)
-    and a real ``uv pip install --no-cache --target`` (which builds the wheel), concurrently.
-    Each gets the fake index as its only index and no configuration."""
-    tmp = Path(tempfile.mkdtemp(dir=tmp))
-    target = tmp / "target"
-    env = {k: v for k, v in oracle_env(tmp).items() if not k.lower().endswith("_proxy")}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
-    uv = [
-        find_uv_bin(), "pip", "install", "--no-cache", "--python", sys.executable,
-        "--target", str(target), "--index-url", index.url, *requirements,
-    ]  # fmt: skip
-    with ThreadPoolExecutor(2) as pool:
-        pip_run = pool.submit(pip_install_dry_run, index.url, requirements, tmp / "pip")
-        uv_run = pool.submit(
-            subprocess.run, uv, env=env, capture_output=True, text=True, timeout=120
-        )
-        return Builds(pip_run.result(timeout=120), uv_run.result(), target)
-
-
 def fetched_by(index: FakeIndex, project: str) -> dict[str, set[int]]:
     """client ("pip" or "uv", from the User-Agent) -> statuses it got for a project page."""
     seen: dict[str, set[int]] = {}
@@ -1063,9 +1017,9 @@ def test_build_requires_come_from_the_index(tmp_path: Path) -> None:
         index.add_sdist("named", "1.0", build_requires=["fakebuild>=1"], build_backend="fakebuild")
         index.add_wheel("dep", "1.0")
 
-        missing = build_with_pip_and_uv(index, ["in-tree", "named"], tmp_path)
+        missing = build_with_pip_and_uv(index.url, ["in-tree", "named"], tmp_path)
         index.add_backend("fakebuild", "1.0")
-        served = build_with_pip_and_uv(index, ["in-tree", "named"], tmp_path)
+        served = build_with_pip_and_uv(index.url, ["in-tree", "named"], tmp_path)
 
     missing.assert_failed(
         "No matching distribution found for fakebuild>=1",
@@ -1085,9 +1039,9 @@ def test_setup_py_sdist_builds_with_setuptools_from_the_index(tmp_path: Path) ->
         index.add_sdist("legacy", "1.0", build_requires=None, requires_dist=["dep"])
         index.add_wheel("dep", "1.0")
 
-        missing = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+        missing = build_with_pip_and_uv(index.url, ["legacy"], tmp_path)
         index.add_setuptools("80.9.0")
-        served = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+        served = build_with_pip_and_uv(index.url, ["legacy"], tmp_path)
 
     missing.assert_failed(
         "No matching distribution found for setuptools>=40.8.0",  # pip's default build system
@@ -1104,9 +1058,9 @@ def test_old_setuptools_needs_wheel_from_the_index(tmp_path: Path) -> None:
         index.add_sdist("legacy", "1.0", build_requires=None)
         index.add_setuptools("65.0")
 
-        missing = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+        missing = build_with_pip_and_uv(index.url, ["legacy"], tmp_path)
         index.add_wheel("wheel", "0.45.1")
-        served = build_with_pip_and_uv(index, ["legacy"], tmp_path)
+        served = build_with_pip_and_uv(index.url, ["legacy"], tmp_path)
 
     missing.assert_failed(
         "No matching distribution found for wheel\n",
@@ -1135,7 +1089,7 @@ def test_old_metadata_sdists_build_their_true_requirements(tmp_path: Path) -> No
         index.add_wheel("other", "1.0")
         index.add_wheel("extra-dep", "1.0")
 
-        builds = build_with_pip_and_uv(index, ["eggy", "dilly"], tmp_path)
+        builds = build_with_pip_and_uv(index.url, ["eggy", "dilly"], tmp_path)
 
     builds.assert_ok("dep-1.0", "dilly-1.0", "eggy-1.0", "other-1.0")
     eggy = installed_metadata(builds.target, "eggy-1.0.dist-info")
