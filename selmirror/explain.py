@@ -120,17 +120,17 @@ def unusable(
 
 
 def _wheels_for(wheels: Sequence[DistFile]) -> str:
-    """``"; its wheels: cp39-cp312 on macosx_10_9_x86_64, win_amd64, ..."``"""
+    """``"; its wheels: cp39-cp312, pp39 on macosx_10_9_x86_64, win_amd64, ..."``"""
     if not wheels:
         return "; it has no wheels"
-    interpreters = sorted({t.interpreter for f in wheels for t in f.tags}, key=_natural)
+    spans: dict[str, list[int]] = {}
+    for tag in {t.interpreter for f in wheels for t in f.tags}:
+        kind = tag.rstrip("0123456789")
+        spans.setdefault(kind, []).append(int(tag[len(kind) :] or 0))
+    interpreters = ", ".join(
+        f"{kind}{min(ns)}" if min(ns) == max(ns) else f"{kind}{min(ns)}-{kind}{max(ns)}"
+        for kind, ns in sorted(spans.items())
+    )
     platforms = sorted({t.platform for f in wheels for t in f.tags})
-    span = interpreters[0] if len(interpreters) == 1 else f"{interpreters[0]}-{interpreters[-1]}"
     more = f", ... ({len(platforms)} platforms)" if len(platforms) > 6 else ""
-    return f"; its wheels: {span} on {', '.join(platforms[:6])}{more}"
-
-
-def _natural(text: str) -> tuple[str, int]:
-    """``cp39`` before ``cp310``."""
-    digits = "".join(c for c in text if c.isdigit())
-    return text.rstrip("0123456789"), int(digits or 0)
+    return f"; its wheels: {interpreters} on {', '.join(platforms[:6])}{more}"

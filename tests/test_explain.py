@@ -69,13 +69,14 @@ def test_a_requires_python_that_excludes_the_target_is_named_as_pip_words_it() -
 
 def test_no_wheel_for_the_target_lists_the_wheels_there_are() -> None:
     entries = [e for e in NUMPY if str(e["filename"]).endswith(".whl")]
+    entries.append(_file("numpy-1.26.0-pp39-pypy39_pp73-win_amd64.whl"))
     versions = _versions("numpy", *(e | {"requires_python": None} for e in entries))
     message = _explain(
         "numpy", [(_need("numpy==1.26.0"), "command line")], versions, platform="win_arm64"
     )
     assert message == (
         "no version of numpy matches numpy==1.26.0 (from command line): numpy 1.26.0 has no "
-        "wheel for cp313-win_arm64; its wheels: cp39-cp312 on macosx_11_0_arm64, "
+        "wheel for cp313-win_arm64; its wheels: cp39-cp312, pp39 on macosx_11_0_arm64, "
         "manylinux_2_17_x86_64, win_amd64"
     )
 
