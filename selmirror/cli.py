@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorEr
 from selmirror.filter import Policy
 from selmirror.models import RequirementSet
 from selmirror.progress import Progress
-from selmirror.targets import MATRIX_PLATFORMS, MATRIX_PYTHONS, make_targets
+from selmirror.targets import MATRIX_PLATFORMS, MATRIX_PYTHONS, make_targets, within
 from selmirror.urls import redact
 
 log = logging.getLogger("selmirror")
@@ -377,11 +377,11 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
     result: mirror.RunResult | None = None
     indexes: list[str] = []
     try:
-        reqs, indexes, options = _prepare(args)
-        result = mirror.RunResult(requirements=reqs, options=options)
-        session = upstream.make_session(args.workers)
-        client = upstream.Upstream(session, indexes, timeout=args.timeout)
-        with session:
+        with upstream.make_session(args.workers) as session:
+            fetch = upstream.Upstream(session, (), timeout=args.timeout).document
+            reqs, indexes, options = _prepare(args, fetch)
+            result = mirror.RunResult(requirements=reqs, options=options)
+            client = upstream.Upstream(session, indexes, timeout=args.timeout)
             mirror.run(reqs, client, options, _progress(args), result)
     except SelmirrorError as exc:
         # a failed run still writes its report, so the last run's never stands for this one
@@ -410,22 +410,36 @@ def _progress(args: argparse.Namespace) -> Progress:
     return _LogProgress()
 
 
-def _prepare(args: argparse.Namespace) -> tuple[RequirementSet, list[str], mirror.Options]:
+def _prepare(
+    args: argparse.Namespace, fetch: Callable[[str], bytes]
+) -> tuple[RequirementSet, list[str], mirror.Options]:
     """The requirements, indexes and options of a mirror run, from the arguments."""
-    reqs = requirements.collect(args.inputs, args.requirement, args.constraint, cwd=Path.cwd())
+    reqs = requirements.collect(
+        args.inputs,
+        args.requirement,
+        args.constraint,
+        cwd=Path.cwd(),
+        fetch=fetch,
+        project=requirements.ProjectChoice(
+            extras=tuple(args.extra), all_extras=args.all_extras, groups=tuple(args.group)
+        ),
+    )
     inline = [requirements.parse_requirement(r, f"{args.config}") for r in args.config_requirements]
     reqs = dataclasses.replace(reqs, requirements=(*inline, *reqs.requirements))
     if not reqs.requirements:
         raise InputError("nothing to mirror: name a requirement or a requirements file")
     indexes = _indexes(args, reqs.index_url, reqs.extra_index_urls)
     named = bool(args.platform or args.python_version or args.implementation or args.abi)
-    targets = make_targets(
-        args.platform,
-        args.python_version,
-        args.implementation,
-        args.abi,
-        matrix_platforms=args.matrix_platform or MATRIX_PLATFORMS,
-        matrix_pythons=args.matrix_python or MATRIX_PYTHONS,
+    targets = within(
+        make_targets(
+            args.platform,
+            args.python_version,
+            args.implementation,
+            args.abi,
+            matrix_platforms=args.matrix_platform or MATRIX_PLATFORMS,
+            matrix_pythons=args.matrix_python or MATRIX_PYTHONS,
+        ),
+        reqs.requires_python,
     )
     options = mirror.Options(
         local_folder=args.local_folder,

@@ -17,13 +17,14 @@ import logging
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urljoin
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from selmirror.errors import InputError
+from selmirror.errors import InputError, SelmirrorError
 from selmirror.models import RequirementSet, RootRequirement
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ _COMMENT_RE = re.compile(r"(^|\s+)#.*$")
 _ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _NAME = r"\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(?:\[[^\]]*\])?\s*"  # a name with its extras
 _DIRECT_URL_RE = re.compile(rf"^{_NAME}@")
-_LEGACY_EQ_RE = re.compile(rf"^({_NAME})=(?!=)")
+# name=1.0 (no spaces: "version = 1" is a TOML line, never a pin)
+_LEGACY_EQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?)=(?![=\s])")
+_KEY_VALUE_RE = re.compile(r"^\s*[\w.\"'-]+\s*=\s")
 _URL_RE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*://|file:|(?:git|hg|svn|bzr)\+)", re.I)
 _CREDENTIALS_RE = re.compile(r"(?<=://)[^/@\s]+@")
 # pip takes a name with one of these endings for a local archive (utils/filetypes.py).
@@ -49,6 +52,8 @@ _ARCHIVES = (
     ".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz",
     ".tar.xz", ".txz", ".tlz", ".tar.lz", ".tar.lzma",
 )  # fmt: skip
+_INPUT_SUFFIXES = (".txt", ".in", ".toml", ".lock", ".py")  # names that can only be files
+MAX_FILE_BYTES = 50 << 20  # a requirements file, a lock, a project file: far smaller
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}  # pip's STRONG_HASHES
 _HEX_RE = re.compile(r"[0-9a-fA-F]+")
 
@@ -101,7 +106,13 @@ def parse_requirement(text: str, source: str) -> RootRequirement:
         requirement = Requirement(_LEGACY_EQ_RE.sub(r"\1==", text, count=1))
     except InvalidRequirement as exc:
         reason = str(exc).splitlines()[0]  # packaging adds the text and a caret below
-        raise InputError(f"{source}: invalid requirement {shown!r}: {reason}") from None
+        hint = None
+        if _KEY_VALUE_RE.match(text):
+            hint = (
+                "a 'key = value' line is TOML, not a requirement; selmirror reads pyproject.toml, "
+                "pylock.toml, uv.lock and PEP 723 scripts by their name or content"
+            )
+        raise InputError(f"{source}: invalid requirement {shown!r}: {reason}", hint=hint) from None
     name = canonicalize_name(requirement.name)
     return RootRequirement(requirement=requirement, name=name, source=source)
 
@@ -120,6 +131,15 @@ def read_requirements_file(
     return collector.result()
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectChoice:
+    """What to take of a ``pyproject.toml``: ``--extra``, ``--all-extras``, ``--group``."""
+
+    extras: tuple[str, ...] = ()
+    all_extras: bool = False
+    groups: tuple[str, ...] = ()
+
+
 def collect(
     args: Sequence[str],
     requirement_files: Sequence[str],
@@ -127,18 +147,25 @@ def collect(
     *,
     cwd: Path,
     environ: Mapping[str, str] | None = None,
+    fetch: Callable[[str], bytes] | None = None,
+    project: ProjectChoice | None = None,
 ) -> RequirementSet:
     """Build the one ``RequirementSet`` of the command line, in order: args, -r, -c files.
 
-    An arg naming an existing file under ``cwd`` is a requirements file; one that only looks
-    like a file name (``/``, ``.txt``, ``.in``) is an error; anything else is a requirement.
-    Requirements are not deduplicated: the caller merges same-name entries.
+    An arg naming an existing file under ``cwd`` is an input file: a requirements file, a
+    lock file (``pylock.toml``, ``uv.lock``), a ``pyproject.toml`` or a PEP 723 script,
+    told apart by name and content; one that only looks like a file name (``/``, ``.txt``,
+    ``.toml``, ...) is an error; anything else is a requirement. ``-r``/``-c`` may also be
+    http(s) URLs, read with ``fetch``. Requirements are not deduplicated: the caller merges
+    same-name entries.
     """
     collector = _Collector(os.environ if environ is None else environ)
+    collector.fetch = fetch
+    collector.project = project or ProjectChoice()
     for item in args:
         path = Path(cwd, item)
         is_url = _URL_RE.match(item) is not None or "@" in item
-        looks_like_file = item.endswith((".txt", ".in")) or "/" in item or "\\" in item
+        looks_like_file = item.endswith(_INPUT_SUFFIXES) or "/" in item or "\\" in item
         if path.is_file() and not item.lower().endswith(_ARCHIVES):
             collector.read(path, item, constraint=False)
         elif looks_like_file and not is_url and not path.exists():
@@ -146,10 +173,25 @@ def collect(
         else:
             collector.requirements.append(parse_requirement(item, "command line"))
     for item in requirement_files:
-        collector.read(Path(cwd, item), item, constraint=False)
+        collector.read(_location(cwd, item), item, constraint=False)
     for item in constraint_files:
-        collector.read(Path(cwd, item), item, constraint=True)
+        collector.read(_location(cwd, item), item, constraint=True)
     return collector.result()
+
+
+def _location(cwd: Path, item: str) -> Path | str:
+    """A ``-r``/``-c`` value: an http(s) URL as it is, else a path under ``cwd``."""
+    return item if re.match(r"(?i)https?://", item) else Path(cwd, item)
+
+
+def _nested(where: Path | str, shown: str, value: str) -> tuple[Path | str, str]:
+    """Where a ``-r``/``-c`` line points: as pip, relative to the including file or URL."""
+    if re.match(r"(?i)https?://", value):
+        return value, value
+    if isinstance(where, str):
+        joined = urljoin(where, value)
+        return joined, joined
+    return where.parent / value, os.path.normpath(os.path.join(os.path.dirname(shown), value))
 
 
 @dataclasses.dataclass
@@ -162,6 +204,9 @@ class _Collector:
     index_url: tuple[str, str] | None = None  # (url, where)
     extra_index_urls: list[str] = dataclasses.field(default_factory=list)
     pre: bool = False
+    requires_python: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    fetch: Callable[[str], bytes] | None = None  # reads an http(s) URL (-r/-c URL)
+    project: ProjectChoice = dataclasses.field(default_factory=lambda: ProjectChoice())
 
     def result(self) -> RequirementSet:
         return RequirementSet(
@@ -170,28 +215,30 @@ class _Collector:
             index_url=self.index_url[0] if self.index_url else None,
             extra_index_urls=tuple(self.extra_index_urls),
             pre=self.pre,
+            requires_python=tuple(self.requires_python),
         )
 
     def read(
         self,
-        path: Path,
+        where: Path | str,
         shown: str,
         *,
         constraint: bool,
-        chain: tuple[Path, ...] = (),
+        chain: tuple[Path | str, ...] = (),
         at: str = "",
     ) -> None:
-        """Add one file's lines; ``chain`` holds the including files, ``at`` the -r/-c line."""
+        """Add one file's lines; ``chain`` holds the including files, ``at`` the -r/-c line.
+
+        ``where`` is a path, or an http(s) URL (as Airflow documents its constraints).
+        """
         kind, prefix = "constraints" if constraint else "requirements", f"{at}: " if at else ""
-        if path.resolve() in chain:
+        key = where if isinstance(where, str) else where.resolve()
+        if key in chain:
             raise InputError(f"{prefix}{kind} file {shown} recursively includes itself")
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{prefix}no such {kind} file: {shown}") from None
-        except OSError as exc:
-            raise InputError(f"{prefix}cannot read {kind} file {shown}: {exc.strerror}") from None
-        chain = (*chain, path.resolve())
+        data = self._load(where, shown, kind, prefix)
+        if self._other_kind(shown, data, constraint, prefix):
+            return
+        chain = (*chain, key)
         for lineno, line in _logical_lines(_decode(data, shown), self.environ):
             here = f"{shown}:{lineno}"
             args, options = _split_line(line, here)
@@ -206,13 +253,63 @@ class _Collector:
             elif options[0][0] in _NESTING:
                 # As pip: relative to the including file; -r inside a -c file adds requirements.
                 option, value = options[0]
-                nested = os.path.normpath(os.path.join(os.path.dirname(shown), value))
+                nested, nested_shown = _nested(where, shown, value)
                 is_constraint = option == "--constraint"
-                self.read(
-                    path.parent / value, nested, constraint=is_constraint, chain=chain, at=here
-                )
+                self.read(nested, nested_shown, constraint=is_constraint, chain=chain, at=here)
             else:
                 self._apply(options, here)
+
+    def _load(self, where: Path | str, shown: str, kind: str, prefix: str) -> bytes:
+        """The bytes of a requirements file or URL, at most ``MAX_FILE_BYTES`` of them."""
+        if isinstance(where, str):
+            if self.fetch is None:
+                raise InputError(
+                    f"{prefix}{kind} file {_redact(shown)}: URLs are not supported here"
+                )
+            try:
+                data = self.fetch(where)
+            except SelmirrorError as exc:
+                raise type(exc)(f"{prefix}cannot fetch {kind} file: {exc.message}") from None
+        else:
+            try:
+                with where.open("rb") as f:
+                    data = f.read(MAX_FILE_BYTES + 1)
+            except FileNotFoundError:
+                raise InputError(f"{prefix}no such {kind} file: {shown}") from None
+            except OSError as exc:
+                raise InputError(
+                    f"{prefix}cannot read {kind} file {shown}: {exc.strerror}"
+                ) from None
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(f"{prefix}{kind} file {_redact(shown)} is larger than 50 MiB")
+        return data
+
+    def _other_kind(self, shown: str, data: bytes, constraint: bool, prefix: str) -> bool:
+        """Read a lock file, project file or script into what the inputs say; ``False``
+        if the file is a requirements file after all."""
+        from selmirror import inputfiles  # it reads requirement strings with this module
+
+        name = shown.rstrip("/").rsplit("/", 1)[-1]
+        kind = inputfiles.kind_of(name, data)
+        if kind == "requirements":
+            return False
+        if constraint:
+            raise InputError(f"{prefix}{shown} is a {kind} file, not a constraints file")
+        found = {
+            "pylock": lambda: inputfiles.read_pylock(data, shown),
+            "uv-lock": lambda: inputfiles.read_uv_lock(data, shown),
+            "script": lambda: inputfiles.read_script(data, shown),
+            "pyproject": lambda: inputfiles.read_pyproject(
+                data,
+                shown,
+                extras=self.project.extras,
+                all_extras=self.project.all_extras,
+                groups=self.project.groups,
+            ),
+        }[kind]()
+        self.requirements += found.requirements
+        self.requires_python += found.requires_python
+        return True
 
     def _apply(self, options: list[tuple[str, str]], here: str) -> None:
         for option, value in options:

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from packaging.markers import Marker
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags, mac_platforms
 
 from selmirror.errors import InputError
+
+log = logging.getLogger(__name__)
 
 IMPLEMENTATIONS = ("cp", "pp")
 # The environments people actually run, used when no target is named: every CPython still
@@ -280,3 +283,35 @@ def make_targets(
         for platform, version in itertools.product(chosen_platforms, versions)
     ]
     return tuple(dict.fromkeys(targets))
+
+
+def within(
+    targets: Sequence[Target], requires_python: Sequence[tuple[str, str]]
+) -> tuple[Target, ...]:
+    """The targets inside every ``requires-python`` of the inputs (a project file, a script,
+    a lock): a target outside one is left out, with a warning; none left is an error."""
+    kept = []
+    for target in targets:
+        outside = [(spec, source) for spec, source in requires_python if not _fits(target, spec)]
+        if outside:
+            spec, source = outside[0]
+            log.warning(
+                "%s left out: Python %s is outside requires-python %s of %s",
+                target.label,
+                target.python_full_version,
+                spec,
+                source,
+            )
+        else:
+            kept.append(target)
+    if not kept and targets:
+        spec, source = requires_python[0]
+        raise InputError(f"no target is inside requires-python {spec} of {source}")
+    return tuple(kept)
+
+
+def _fits(target: Target, spec: str) -> bool:
+    try:
+        return target.accepts_requires_python(spec)
+    except InvalidSpecifier:
+        raise InputError(f"requires-python {spec!r} is not a valid specifier") from None

@@ -250,6 +250,21 @@ class Upstream:
         with translated(url, self.timeout):
             return self.retrying().copy(before_sleep=_log_retry(url))(fn)
 
+    def document(self, url: str, *, limit: int = 50 << 20) -> bytes:
+        """The body of ``url`` (a requirements or constraints file), at most ``limit`` bytes."""
+
+        def attempt() -> bytes:
+            with self.session.get(url, timeout=self.timeout, stream=True) as response:
+                check_status(response, url)
+                body = bytearray()
+                for chunk in response.iter_content(1 << 16):
+                    body += chunk
+                    if len(body) > limit:
+                        raise UpstreamError(f"larger than {limit >> 20} MiB: {redact(url)}")
+                return bytes(body)
+
+        return self.call(url, attempt)
+
     def project_page(
         self,
         name: NormalizedName,

@@ -900,3 +900,29 @@ def test_a_wheel_without_a_readable_metadata_is_mirrored_without_a_sidecar(
         "alpha/index.v1_json",
         f"alpha/{filename}",
     }
+
+
+def test_a_failed_run_still_writes_its_report_and_never_leaves_the_last_one(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_index.add_wheel("alpha", "1.0")
+    report = tmp_path / "report.json"
+    mirror = tmp_path / "m"
+    assert selmirror(capsys, fake_index, mirror, "alpha", "--report", str(report))[0] == 0
+    assert json.loads(report.read_text())["errors"] == []
+    # fails in resolution: the report says what was decided, and the error
+    code, _, err = selmirror(capsys, fake_index, mirror, "alpha>=5", "--report", str(report))
+    assert code == 7
+    written = json.loads(report.read_text())
+    (error,) = written["errors"]
+    assert error["exit_code"] == 7
+    assert error["message"] in err
+    assert written["inputs"]["requirements"][0]["requirement"] == "alpha>=5"
+    # fails before it began: still no stale report
+    code, _, err = selmirror(capsys, fake_index, mirror, "alpha==", "--report", str(report))
+    assert code == 2
+    written = json.loads(report.read_text())
+    assert [e["message"] for e in written["errors"]] == [
+        err.splitlines()[0].removeprefix("error: ")
+    ]
+    assert "targets" not in written

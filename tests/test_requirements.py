@@ -67,7 +67,6 @@ def described(items: tuple[RootRequirement, ...]) -> list[tuple[str, str]]:
         ("foo>=1,<2,!=1.5", "foo!=1.5,<2,>=1", "foo"),
         ("  foo==1.0  ", "foo==1.0", "foo"),
         ("foo=1.0", "foo==1.0", "foo"),
-        ("foo = 1.0", "foo==1.0", "foo"),
         ("foo[bar]=1.0", "foo[bar]==1.0", "foo"),
         ("Zope.Interface[Docs,Test]>=5", "Zope.Interface[Docs,Test]>=5", "zope-interface"),
         ('foo=1.0; python_version >= "3.10"', 'foo==1.0; python_version >= "3.10"', "foo"),
@@ -82,6 +81,15 @@ def test_parse_requirement_accepts(text: str, expected: str, name: str) -> None:
     assert root.name == name
     assert root.source == "here"
     assert root.hashes == frozenset()
+
+
+@pytest.mark.parametrize("text", ["version = 1", "foo = 1.0", "foo =1.0", "name = 'x'"])
+def test_a_toml_line_is_never_a_legacy_pin(text: str) -> None:
+    with pytest.raises(InputError, match=r"^src: invalid requirement ") as info:
+        parse_requirement(text, "src")
+    if " = " in text:
+        assert info.value.hint is not None
+        assert info.value.hint.startswith("a 'key = value' line is TOML, not a requirement")
 
 
 def test_parse_requirement_keeps_the_marker_and_extras() -> None:
