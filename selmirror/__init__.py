@@ -1,3 +1,3 @@
 """selmirror: keep a selective, offline-installable mirror of a Python package index."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -11,7 +11,8 @@ reads a few members of the archive, never extracts it, and caps every read:
   ``[extra]`` and ``[:marker]`` sections), or no ``requires.txt`` at all, which setuptools
   writes only when there are requirements;
 - ``pyproject.toml``'s ``[build-system] requires``, or ``setuptools>=40.8.0`` when the file
-  or the table is absent (PEP 517/518 defaults, as pip and uv use them).
+  or the table is absent (PEP 517/518 defaults, as pip and uv use them), and ``wheel``,
+  which pip before 24.0 adds to that default.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ log = logging.getLogger(__name__)
 
 MAX_MEMBER_BYTES = 10 << 20  # PKG-INFO, requires.txt, pyproject.toml: far smaller in practice
 MAX_MEMBERS = 200_000  # an archive with more entries is not read further
-DEFAULT_BUILD_REQUIRES = ("setuptools>=40.8.0",)  # PEP 517/518, pip's pyproject.py, uv's
+SETUPTOOLS = "setuptools>=40.8.0"  # the PEP 517/518 default backend, in pip's and uv's words
+# pip before 24.0 (the one Python 3.12.1 and 3.11.7 still ship) also asks for wheel
+DEFAULT_BUILD_REQUIRES = (SETUPTOOLS, "wheel")
 LEGACY_BACKEND = "setuptools.build_meta:__legacy__"
 
 
@@ -414,7 +417,7 @@ def _configured_asks(backend: str, document: dict[str, Any]) -> tuple[str, ...]:
         return tuple(found)
     if module == "pdm.backend":
         run_setuptools = _table(tool, "pdm", "build").get("run-setuptools") is True
-        return DEFAULT_BUILD_REQUIRES if run_setuptools else ()
+        return (SETUPTOOLS,) if run_setuptools else ()
     if module == "scikit_build_core.build":
         config = _table(tool, "scikit-build")
         cmake = _table(config, "cmake").get("version")

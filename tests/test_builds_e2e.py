@@ -83,10 +83,13 @@ def test_an_sdist_without_pyproject_gets_setuptools_and_old_setuptools_gets_whee
     )
     mirror, resolved = mirror_of(fake_index, tmp_path, capsys, "legacy", "pinned")
     assert resolved["setuptools"]["versions"] == ["80.9.0", "65.0"]
-    assert resolved["wheel"]["why"] == "build requirement of pinned 1.0 -> wheel"
+    # pip before 24.0 asks for wheel beside the default setuptools
+    assert resolved["wheel"]["why"] == "build requirement of legacy 1.0 -> wheel"
     build_with_pip_and_uv(mirror, ["legacy", "pinned"], tmp_path).assert_ok(
         "legacy-1.0", "pinned-1.0"
     )
+    _, resolved = mirror_of(fake_index, tmp_path / "pinned", capsys, "pinned")
+    assert resolved["wheel"]["why"] == "build requirement of pinned 1.0 -> wheel"  # < 70.1
     # a wheel suits the target: nothing is built, nothing more is mirrored
     fake_index.add_wheel("legacy", "1.0")
     _, resolved = mirror_of(fake_index, tmp_path / "wheel", capsys, "legacy")
@@ -97,6 +100,7 @@ def test_old_sdists_are_read_from_what_setuptools_left_in_them(
     fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_index.add_setuptools("80.9.0")
+    fake_index.add_wheel("wheel", "0.45.1")
     # python-nvd3 0.16.0: PKG-INFO 2.1 without Requires-Dist, the truth in requires.txt
     fake_index.add_sdist(
         "nvd3",
@@ -119,7 +123,7 @@ def test_old_sdists_are_read_from_what_setuptools_left_in_them(
     fake_index.add_wheel("jinja", "3.1")
     fake_index.add_wheel("helper", "1.0")
     mirror, resolved = mirror_of(fake_index, tmp_path, capsys, "nvd3", "dilly")
-    assert set(resolved) == {"nvd3", "jinja", "dilly", "helper", "setuptools"}
+    assert set(resolved) == {"nvd3", "jinja", "dilly", "helper", "setuptools", "wheel"}
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["projects"]["nvd3"]["metadata"]["0.16.0"]["files"] == {
         "nvd3-0.16.0.tar.gz": "egg-info requires.txt"

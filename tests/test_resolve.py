@@ -421,6 +421,7 @@ def test_no_build_environment_where_a_wheel_is_installed(builds: Memory) -> None
     (r,) = _resolve(builds, "legacy")
     assert "setuptools" not in r.versions
     builds.add("setuptools", "80.9.0", sdist=True)
+    builds.add("wheel", "0.45.1", sdist=True)
     (r,) = _resolve(builds, "legacy", policy=Policy(source_only=True))
     assert r.errors == []
     assert _picked(r)["setuptools"] == ["80.9.0"]  # from source too
