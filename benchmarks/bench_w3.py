@@ -8,7 +8,11 @@ x86_64 CPython 3.11 wheels, three ways in one run, alternating:
 
 Also compares the projects selmirror mirrors with what ``uv pip compile`` resolves.
 
-    python benchmarks/bench_w3.py [--rounds 3] [--workload PATH]
+    python benchmarks/bench_w3.py [--rounds 3] [--workload PATH] [--reference CHECKOUT]
+
+With ``--reference``, another checkout of selmirror (say ``git worktree add ../ref <commit>``)
+runs both selmirror routes too, in the same rounds, and the ratios between the two are
+printed: how a change moved the speed, measured side by side.
 
 Needs the network. Goals: selmirror <= 2.0 s when the proxy is warm, >= 3x faster than
 pip's route, the same projects as uv, and 8 targets <= 2x the one-target time.
@@ -57,13 +61,14 @@ def clean_env() -> dict[str, str]:
     return env | {"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
-def timed(command: list[str], **kwargs: object) -> float:
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=clean_env(), stdout=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]
+    subprocess.run(command, check=True, env=env or clean_env(), stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
-def selmirror(workload: Path, folder: Path, *targets: str) -> float:
+def selmirror(workload: Path, folder: Path, *targets: str, checkout: Path | None = None) -> float:
+    env = clean_env() | ({"PYTHONPATH": str(checkout)} if checkout else {})
     return timed(
         [
             sys.executable,
@@ -76,7 +81,8 @@ def selmirror(workload: Path, folder: Path, *targets: str) -> float:
             str(folder),
             "-qq",
             *targets,
-        ]
+        ],
+        env=env,
     )
 
 
@@ -145,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workload", type=Path, default=DEFAULT_WORKLOAD)
+    parser.add_argument("--reference", type=Path, help="another selmirror checkout to compare")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-w3-"))
     try:
@@ -156,11 +163,17 @@ def main() -> None:
         dir2pi = tools / "bin" / "dir2pi"
         # as an installed package has them (pip compiles at install): no run pays for
         # compiling selmirror's modules, whatever PYTHONDONTWRITEBYTECODE says
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(HERE.parent / "selmirror")])
+        for checkout in (HERE.parent, args.reference):
+            if checkout is not None:
+                subprocess.run(
+                    [sys.executable, "-m", "compileall", "-q", str(checkout / "selmirror")]
+                )
         one_target = ["--platform", PLATFORM, "--python-version", PYTHON]
         # warm the proxy for everyone: every file any of the runs below will fetch
         selmirror(args.workload, work / "warm-up", *EIGHT)
         times: dict[str, list[float]] = {"selmirror": [], "pip+dir2pi": [], "selmirror-8": []}
+        if args.reference:
+            times |= {"reference": [], "reference-8": []}
         for n in range(args.rounds):
             order = list(times) if n % 2 == 0 else list(reversed(times))
             for tool in order:
@@ -169,6 +182,10 @@ def main() -> None:
                     seconds = selmirror(args.workload, folder, *one_target)
                 elif tool == "selmirror-8":
                     seconds = selmirror(args.workload, folder, *EIGHT)
+                elif tool == "reference":
+                    seconds = selmirror(args.workload, folder, *one_target, checkout=args.reference)
+                elif tool == "reference-8":
+                    seconds = selmirror(args.workload, folder, *EIGHT, checkout=args.reference)
                 else:
                     seconds = pip_route(args.workload, folder, dir2pi)
                 times[tool].append(seconds)
@@ -187,6 +204,13 @@ def main() -> None:
             f"8 targets: {median['selmirror-8']:.2f} s = "
             f"{median['selmirror-8'] / median['selmirror']:.2f}x one target (goal <= 2)"
         )
+        if args.reference:
+            print(
+                f"reference {args.reference.name}: one target {median['reference']:.2f} s, "
+                f"this checkout {median['selmirror'] / median['reference']:.2f}x its time; "
+                f"8 targets {median['reference-8']:.2f} s, "
+                f"this checkout {median['selmirror-8'] / median['reference-8']:.2f}x its time"
+            )
         print(
             f"same projects as uv pip compile: {ours == uv} "
             f"(selmirror {len(ours)}, uv {len(uv)}"
