@@ -459,3 +459,28 @@ def test_each_target_resolves_with_the_metadata_of_the_wheel_it_installs(
     assert set(use["files"]) == {f.filename for f in any_index.files("tf")}
     assert stub.filename in use["files"]
     assert "the files of tf 2.15.0 declare different dependencies" in err
+
+
+def test_a_python_before_3_8_takes_its_pymalloc_wheels(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """black on 3.7 needs typed-ast, which has cp37-cp37m wheels only for 3.7."""
+    fake_index.add_wheel(
+        "black", "23.3.0", requires_dist=['typed-ast>=1.4.2; python_version < "3.8"']
+    )
+    fake_index.add_wheel("typed-ast", "1.5.5", tag="cp37-cp37m-win_amd64")
+    fake_index.add_wheel("typed-ast", "1.5.5", tag="cp37-cp37m-manylinux_2_17_x86_64")
+    fake_index.add_wheel("typed-ast", "1.5.5", tag="cp38-cp38-win_amd64")
+    mirror = tmp_path / "m"
+    code, _, err = run(
+        fake_index, mirror, capsys, "black", "--platform", WINDOWS, "--platform", LINUX,
+        "--python-version", "3.7",
+    )  # fmt: skip
+    assert code == 0, err
+    for platform in (WINDOWS, LINUX):
+        assert uv_resolves(mirror, ["black"], tmp_path, platform, "3.7") == {"black", "typed-ast"}
+    kept = sorted(p.name for p in (mirror / "typed-ast").glob("*.whl"))
+    assert kept == [
+        "typed_ast-1.5.5-cp37-cp37m-manylinux_2_17_x86_64.whl",
+        "typed_ast-1.5.5-cp37-cp37m-win_amd64.whl",
+    ]
