@@ -4,8 +4,13 @@ For each target, one resolution over every top-level requirement together (``-c`
 constraints applied), as ``pip install`` on that machine would do it: newest allowed
 version first, PEP 440 prerelease rules, yanked files only when pinned, the target's
 Requires-Python and wheel tags, extras bound to their project's version. Markers are
-evaluated in the target's own environment, never the host's. With ``follow_deps=False``
-the same machinery picks versions of the named requirements alone.
+evaluated in the target's own environment, never the host's, and dependencies are read
+from the metadata of the very file the target installs. With ``follow_deps=False`` the
+same machinery picks versions of the named requirements alone (and of locked ones).
+
+Then, for each sdist a target installs, what building it needs: a build environment of
+its own per distinct ``[build-system]``, resolved the same way, in turn for the sdists
+that brings.
 """
 
 from __future__ import annotations
