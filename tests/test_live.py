@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
-from oracles import assert_installable, uv_compile
+from oracles import assert_installable, clean_env, uv_compile
+from packaging.utils import canonicalize_name
+from uv import find_uv_bin
 
 from selmirror.cli import main
 
@@ -99,3 +102,36 @@ def test_numpy_one_target_keeps_exactly_one_wheel(
     ]
     (entry,) = json.loads(report.read_text())["projects"]["numpy"]["files"]
     assert entry["sha256"] == "e062aa24638bb5018b7841977c360d2f5917268d125c833a686b7cbabbec496c"
+
+
+def _uv_online(requirement: str, platform: str, python: str, tmp: Path) -> set[str]:
+    """What uv resolves for one target straight from PyPI (the oracle)."""
+    proc = subprocess.run(
+        [find_uv_bin(), "pip", "compile", "--no-header", "--quiet", "--python-platform",
+         platform, "--python-version", python, "-"],
+        input=requirement + "\n", capture_output=True, text=True, env=clean_env(tmp), check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return {
+        canonicalize_name(line.split("==")[0]) for line in proc.stdout.splitlines() if "==" in line
+    }
+
+
+@pytest.mark.parametrize(
+    ("requirement", "python"), [("tensorflow==2.15.0", "3.11"), ("torch==2.0.1", "3.10")]
+)
+def test_each_target_resolves_like_uv_with_its_own_wheels_metadata(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], requirement: str, python: str
+) -> None:
+    """The wheels of these versions declare different dependencies per platform."""
+    report = tmp_path / "report.json"
+    code = main(
+        [requirement, "--platform", "manylinux_2_28_x86_64", "--platform", "macosx_13_0_arm64",
+         "--python-version", python, "--dry-run", "--report", str(report),
+         "--local-folder", str(tmp_path / "simple")],
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    uv_names = {"manylinux": "x86_64-manylinux_2_28", "macosx": "aarch64-apple-darwin"}
+    for target in json.loads(report.read_text())["targets"]:
+        platform = uv_names[target["platform"].split("_")[0]]
+        assert set(target["resolved"]) == _uv_online(requirement, platform, python, tmp_path)
