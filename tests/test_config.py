@@ -83,3 +83,15 @@ def test_a_config_file_drives_a_whole_run(
         assert main(["--config", str(cfg)]) == 0, capsys.readouterr().err
     assert (tmp_path / "out" / "alpha" / "alpha-1.0-py3-none-any.whl").exists()
     assert (tmp_path / "out" / "beta" / "beta-1.0-py3-none-any.whl").exists()
+
+
+def test_build_and_project_options_have_keys(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(
+        'build-requirement = ["cython<3", "wheel"]\nno-build-deps = false\n'
+        'extra = ["docs"]\ngroup = ["dev"]\nall-extras = true\n'
+    )
+    args = _parse(["--config", str(cfg)])
+    assert args.build_requirement == ["cython<3", "wheel"]
+    assert args.no_build_deps is False
+    assert (args.extra, args.group, args.all_extras) == (["docs"], ["dev"], True)
