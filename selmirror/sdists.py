@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_MEMBER_BYTES = 10 << 20  # PKG-INFO, requires.txt, pyproject.toml: far smaller in practice
 MAX_MEMBERS = 200_000  # an archive with more entries is not read further
+MAX_SETUP_PY = 1 << 20  # a larger setup.py is not parsed (real ones are a few kB)
 SETUPTOOLS = "setuptools>=40.8.0"  # the PEP 517/518 default backend, in pip's and uv's words
 # pip before 24.0 (the one Python 3.12.1 and 3.11.7 still ship) also asks for wheel
 DEFAULT_BUILD_REQUIRES = (SETUPTOOLS, "wheel")
@@ -328,7 +329,7 @@ def setup_py_requires(contents: SdistContents) -> tuple[tuple[str, ...], tuple[s
 
 def _setup_call(source: bytes | None) -> ast.Call | None:
     """The one call of a function named ``setup`` in ``source``, if there is exactly one."""
-    if source is None:
+    if source is None or len(source) > MAX_SETUP_PY:
         return None
     try:
         tree = ast.parse(source)
@@ -360,8 +361,9 @@ def build_system(contents: SdistContents) -> BuildSystem:
         return BuildSystem(asks=_setup_requires(contents))
     try:
         document = tomllib.loads(contents.pyproject.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return BuildSystem(source=f"default: pyproject.toml is not valid TOML ({exc})")
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, UnicodeDecodeError too
+        why = str(exc)[:200] if isinstance(exc, ValueError) else "nested too deeply"
+        return BuildSystem(source=f"default: pyproject.toml is not valid TOML ({why})")
     table = document.get("build-system")
     if table is None:
         source = "default: pyproject.toml has no [build-system]"

@@ -352,3 +352,18 @@ def test_setup_requires_is_what_setuptools_asks_for_at_build_time(tmp_path: Path
     legacy = {**members, "x-1.0/pyproject.toml": b'[build-system]\nrequires = ["setuptools"]\n'}
     path = _tar(tmp_path / "x-1.0.tar.gz", legacy)
     assert sdist_core_metadata(path, path.name).build.asks == ("cython>=0.29",)  # type: ignore[union-attr]
+
+
+def test_hostile_project_files_are_refused_quietly() -> None:
+    deep = b"[build-system]\nrequires = " + b"[" * 50_000 + b"]" * 50_000 + b"\n"
+    assert build_system(SdistContents(pyproject=deep)).source.startswith(
+        "default: pyproject.toml is not valid TOML"
+    )
+    huge = b"[build-system]\nrequires = []\nx = 1" + b"0" * 5000 + b"\n"
+    assert build_system(SdistContents(pyproject=huge)).source.startswith(  # int digits limit
+        "default: pyproject.toml is not valid TOML"
+    )
+    nested = b"setup(install_requires=" + b"[" * 100_000 + b"]" * 100_000 + b")\n"
+    assert sdist_metadata(SdistContents(setup_py=nested)).requires_dist is None
+    big = b"setup()\n" + b"#" * (2 << 20)
+    assert sdist_metadata(SdistContents(setup_py=big)).requires_dist is None  # not parsed
