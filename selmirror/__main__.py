@@ -1,5 +1,5 @@
 """``python -m selmirror``."""
 
-from selmirror.cli import run
+from selmirror.entry import run
 
 run()

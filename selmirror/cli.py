@@ -8,15 +8,17 @@ line with its exit code; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from selmirror import __version__, mirror, report, requirements, upstream
+from selmirror import __version__, mirror, report, requirements, signals, upstream
 from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
 from selmirror.filter import Policy
 from selmirror.models import RequirementSet
@@ -27,6 +29,7 @@ from selmirror.urls import redact
 log = logging.getLogger("selmirror")
 
 PYPI = "https://pypi.org/simple/"
+PIPE_CLOSED = 141  # the reader of our output went away: 128 + SIGPIPE, as shells report it
 MIRROR_COMMANDS = ("mirror", "sync", "prune")  # share the mirror's options
 OTHER_COMMANDS = ("verify", "index", "export", "import")
 FUTURE_COMMANDS = ("serve",)
@@ -342,7 +345,23 @@ def _indexes(args: argparse.Namespace, file_index: str | None, extras: Sequence[
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     """Run selmirror; return the exit code."""
-    out = stdout or sys.stdout
+    with signals.handled():
+        try:
+            return _main(argv, stdout or sys.stdout)
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
+            code, message = signals.exit_code_of(exc)
+            with contextlib.suppress(OSError):
+                print(f"error: {message}", file=sys.stderr)
+            signals.said()
+            return code
+        except BrokenPipeError:
+            # the reader went away (| head): not a failure of ours, and nothing more to say
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return PIPE_CLOSED
+
+
+def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     try:
         command, rest = _split_command(list(argv if argv is not None else sys.argv[1:]))
         if command in OTHER_COMMANDS:
@@ -360,9 +379,6 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
 
 
 def _write_report(where: str | None, document: dict[str, Any], out: TextIO) -> None:
@@ -475,4 +491,12 @@ def _prepare(
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    code = main()
+    if signals.received() is not None:
+        # what had to be cleaned up was, on the way out of main(); leave without joining
+        # threads a signal may have left blocked on a lock (interpreter exit would)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -21,7 +21,7 @@ from typing import IO, Literal
 
 import urllib3
 
-from selmirror import hashes, workers
+from selmirror import hashes, signals, workers
 from selmirror.errors import IntegrityError, OutputError, SelmirrorError, UpstreamError
 from selmirror.folder import MirrorFolder, atomic_write, make_durable, settle, temp_file
 from selmirror.metadata import BadDistribution, wheel_metadata
@@ -100,11 +100,18 @@ class Downloader:
 
         # largest first, so no big file starts last and runs alone (LPT scheduling)
         order = sorted(range(len(jobs)), key=lambda i: -(jobs[i].file.size or 0))
-        with (
-            ThreadPoolExecutor(max_workers=1) as syncer,
-            ThreadPoolExecutor(max_workers=max(workers, 1)) as pool,
-        ):
+        syncer = ThreadPoolExecutor(max_workers=1)
+        pool = ThreadPoolExecutor(max_workers=max(workers, 1))
+        try:
             done = dict(zip(order, pool.map(one, [jobs[i] for i in order]), strict=True))
+        except BaseException:
+            stop.set()
+            wait = not signals.aborting()  # a signal: downloads under way are not waited for
+            pool.shutdown(wait=wait, cancel_futures=True)
+            syncer.shutdown(wait=wait, cancel_futures=True)
+            raise
+        pool.shutdown()
+        syncer.shutdown()
         for sync in syncs:
             sync.result()  # an fsync error is an OSError: the run fails loudly
         return [done[i] for i in range(len(jobs))]

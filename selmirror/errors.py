@@ -71,5 +71,8 @@ EXIT_CODES: dict[int, str] = {
     OutputError.exit_code: "output: the local folder cannot be written or is locked",
     PartialFailure.exit_code: "partial failure: --ignore-errors went on past errors",
     ResolutionFailed.exit_code: "resolution: no versions satisfy the requirements for a target",
-    130: "interrupted (Ctrl-C)",
+    129: "hung up (SIGHUP: the terminal or ssh session closed)",
+    130: "interrupted (Ctrl-C, SIGINT)",
+    141: "the reader of the output went away (a closed pipe, as in '| head')",
+    143: "terminated (SIGTERM: kill, systemd stop)",
 }

@@ -182,6 +182,20 @@ class MirrorFolder:
             log.info("removed %d stale temporary file(s) from an earlier run", removed)
         return removed
 
+    def remove_temps(self) -> int:
+        """Remove every temp file and folder of the mirror (while holding the lock: they are
+        this run's, which is failing, or a killed run's)."""
+        removed = 0
+        for folder in (self.root, *self._project_dirs()):
+            for path in folder.glob(TMP_PREFIX + "*"):
+                with contextlib.suppress(OSError):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)  # a run's cache of prefetched files
+                    else:
+                        path.unlink()
+                    removed += 1
+        return removed
+
     def _project_dirs(self) -> list[Path]:
         if not self.root.is_dir():
             return []

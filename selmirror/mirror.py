@@ -22,7 +22,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from selmirror import __version__, localfiles, prune, workers
+from selmirror import __version__, localfiles, prune, signals, workers
 from selmirror.download import Downloader, Job, Outcome, plan
 from selmirror.errors import SelmirrorError
 from selmirror.filter import Policy, Selection, select
@@ -115,8 +115,14 @@ def run(
         with workers.worker_processes(processes, upstream), lock:
             if not options.dry_run:
                 folder.clean_stale_temps()
-            with _cache(folder, options.dry_run) as cache:
-                _run_locked(requirements, upstream, options, progress, folder, cache, result)
+            try:
+                with _cache(folder, options.dry_run) as cache:
+                    _run_locked(requirements, upstream, options, progress, folder, cache, result)
+            except BaseException:
+                if not options.dry_run:  # what workers stopped mid-file left: ours to remove
+                    workers.stop()
+                    folder.remove_temps()
+                raise
     except SelmirrorError as exc:
         if exc not in result.errors:
             result.errors.append(exc)
@@ -341,7 +347,8 @@ def _cache(folder: MirrorFolder, dry_run: bool) -> Iterator[Path]:
     inside = folder.root / f"{TMP_PREFIX}cache-{os.getpid()}"
     inside.mkdir(parents=True, exist_ok=True)
     try:
-        yield inside
+        with signals.temporary(inside):
+            yield inside
     finally:
         shutil.rmtree(inside, ignore_errors=True)
 

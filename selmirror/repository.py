@@ -25,7 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from selmirror import hashes, workers
+from selmirror import hashes, signals, workers
 from selmirror.download import Fetched, Job, fetch_verified
 from selmirror.errors import OutputError, SelmirrorError, UpstreamError
 from selmirror.filter import Policy, installs, suits
@@ -103,15 +103,16 @@ class Repository:
         Whole-file downloads already running go on (:meth:`close` waits for them); the
         queued ones are dropped, for the download stage to do with all its workers.
         """
-        self._page_pool.shutdown(wait=True, cancel_futures=True)
-        self._meta_pool.shutdown(wait=True, cancel_futures=True)
+        wait = not signals.aborting()  # a signal: work under way is not waited for
+        self._page_pool.shutdown(wait=wait, cancel_futures=True)
+        self._meta_pool.shutdown(wait=wait, cancel_futures=True)
         with self._lock:
             for future in self._files.values():
                 future.cancel()  # only succeeds for those that have not started
 
     def close(self) -> None:
         self.stop_exploring()
-        self._file_pool.shutdown(wait=True, cancel_futures=True)
+        self._file_pool.shutdown(wait=not signals.aborting(), cancel_futures=True)
 
     def fetched(self, filename: str) -> Future[tuple[Path, Fetched]] | None:
         """The download of that file this run started (for metadata, or ahead of need)."""

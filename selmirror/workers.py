@@ -20,6 +20,7 @@ and beside a busy resolver every one of those waits a switch interval (measured:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -35,12 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from selmirror import signals
 from selmirror.upstream import Upstream, make_session, tls_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SPILL_BYTES = 256 << 10  # answers larger than this come back through a file
+SPILL_PREFIX = "selmirror-answers-"  # then the run's pid: a later run can tell it is gone
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 _pool: ProcessPoolExecutor | None = None
 _worker_upstream: Upstream | None = None  # in a worker: its own session
@@ -68,14 +73,15 @@ def worker_processes(count: int, upstream: Upstream) -> Iterator[None]:
         yield
         return
     tls_context()  # loaded once here, inherited by every worker (about 20 ms each otherwise)
+    remove_stale_spills()
     spill: Path | None = None
     try:
-        spill = Path(tempfile.mkdtemp(prefix="selmirror-answers-"))
+        spill = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-"))
         pool = ProcessPoolExecutor(
             count,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(upstream, spill),  # inherited by the fork, not pickled
+            initargs=(upstream, spill, os.getpid()),  # inherited by the fork, not pickled
         )
         pool.submit(int)  # forks every worker now, while this is the only thread
     except OSError as exc:
@@ -87,15 +93,31 @@ def worker_processes(count: int, upstream: Upstream) -> Iterator[None]:
     _pool = pool
     finished = False
     try:
-        yield
+        with signals.temporary(spill), signals.on_abort(lambda: _terminate(pool)):
+            yield
         finished = True
     finally:
         _pool = None
         if not finished:  # an error or Ctrl-C: tasks under way are not waited for
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
+            _terminate(pool)
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def stop() -> None:
+    """Stop the worker processes now (the run is failing): nothing they do is waited for,
+    and they write nothing more."""
+    if _pool is not None:
+        _terminate(_pool)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.terminate()
+
+
+class Stopped(Exception):
+    """The run is ending: the worker that had this task was stopped on purpose."""
 
 
 def call(fn: Callable[..., T], upstream: Upstream, *args: Any, what: str) -> T:
@@ -107,6 +129,8 @@ def call(fn: Callable[..., T], upstream: Upstream, *args: Any, what: str) -> T:
         try:
             answer = _received(pool.submit(_run, fn, args).result())
         except BrokenProcessPool:
+            if signals.aborting():  # stopped on purpose: do nothing more
+                raise Stopped(what) from None
             log.warning("a worker process died; %s here", what)
         else:
             for record in answer.records:
@@ -144,6 +168,7 @@ class _Keep(logging.Handler):
 
 _kept = _Keep()
 _spill: Path | None = None  # in a worker: where large answers go
+_parent = 0  # in a worker: the run's process
 
 
 def _received(sent: _Answer | Path) -> _Answer:
@@ -155,10 +180,57 @@ def _received(sent: _Answer | Path) -> _Answer:
         sent.unlink()
 
 
-def _start_worker(upstream: Upstream, spill: Path) -> None:
-    global _worker_upstream, _spill
-    _spill = spill
+def remove_stale_spills() -> None:
+    """Remove the answer folders of runs that are gone (a ``kill -9`` leaves them, with
+    pickled pages inside): those whose process no longer exists, or, from before their
+    name carried it, older than a day."""
+    for folder in Path(tempfile.gettempdir()).glob(SPILL_PREFIX + "*"):
+        owner = folder.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        try:
+            if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            if owner.isdigit():
+                if _alive(int(owner)):
+                    continue
+            elif time.time() - folder.stat().st_mtime < 86_400:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, someone else's
+    return True
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when ``parent`` does, whatever kills it (``kill -9``, the OOM killer):
+    Linux's parent-death signal, and a check for a parent gone before it was set."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _check_parent(parent)
+
+
+def _check_parent(parent: int) -> None:
+    if os.getppid() != parent:  # orphaned: never write anything more
+        os._exit(1)
+
+
+def _start_worker(upstream: Upstream, spill: Path, parent: int) -> None:
+    global _worker_upstream, _spill, _parent
+    _die_with(parent)
+    _spill, _parent = spill, parent
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None:  # the parent's handlers do not belong here: die at once
+            signal.signal(signum, signal.SIG_DFL)
     # every record once, to be handled in the parent; levels stay as the parent set them
     logging.getLogger().handlers[:] = [_kept]
     ours = logging.getLogger("selmirror")
@@ -182,6 +254,7 @@ def _portable(exc: Exception) -> Exception:
 
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> _Answer | Path:
     assert _worker_upstream is not None, "initializer ran"
+    _check_parent(_parent)
     _kept.take()
     try:
         answer = _Answer(result=fn(_worker_upstream, *args))
