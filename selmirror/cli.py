@@ -19,8 +19,15 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from selmirror import __version__, mirror, report, requirements, signals, upstream
-from selmirror.errors import EXIT_CODES, InputError, PartialFailure, SelmirrorError
+from selmirror.errors import (
+    EXIT_CODES,
+    InputError,
+    OutputError,
+    PartialFailure,
+    SelmirrorError,
+)
 from selmirror.filter import Policy
+from selmirror.folder import atomic_write
 from selmirror.models import RequirementSet
 from selmirror.progress import Progress
 from selmirror.targets import MATRIX_PLATFORMS, MATRIX_PYTHONS, make_targets, within
@@ -35,6 +42,10 @@ OTHER_COMMANDS = ("verify", "index", "export", "import")
 FUTURE_COMMANDS = ("serve",)
 
 
+MAX_WORKERS = 64  # parallel streams and processes: more only hurts an index, and the machine
+MAX_SECONDS = 86_400.0  # a day: a timeout past that is no timeout
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -42,18 +53,31 @@ def _positive(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS}")
+    return value
+
+
 def _count(text: str) -> int:
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
+    if not 0 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_WORKERS}")
     return value
 
 
 def _seconds(text: str) -> float:
     value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
+    if not 0 < value <= MAX_SECONDS:  # nan and inf fail this too
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_SECONDS:g}")
     return value
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return Path(text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -197,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="more indexes, asked in order when the first lacks a project",
     )
     net.add_argument(
-        "--workers", type=_positive, default=8, metavar="N", help="parallel downloads (8)"
+        "--workers", type=_workers, default=8, metavar="N", help="parallel downloads (8; 1 to 64)"
     )
     net.add_argument(
         "--processes",
@@ -223,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument(
         "--local-folder",
-        type=Path,
+        type=_folder,
         default=Path("simple"),
         metavar="DIR",
         help="the simple root to write (./simple)",
@@ -299,8 +323,8 @@ class _LogProgress(Progress):
 def _parse(argv: list[str]) -> argparse.Namespace:
     """The command line over the config file (``--config``), if there is one."""
     parser = build_parser()
-    wants = argparse.ArgumentParser(add_help=False)
-    wants.add_argument("--config", type=Path)
+    wants = _Parser(add_help=False)
+    wants.add_argument("--config", type=_folder)
     chosen, _ = wants.parse_known_args(argv)
     if chosen.config is None:
         args = parser.parse_intermixed_args(argv)
@@ -386,7 +410,10 @@ def _write_report(where: str | None, document: dict[str, Any], out: TextIO) -> N
     if where == "-":
         print(report.dumps(document), file=out)
     elif where:
-        Path(where).write_text(report.dumps(document))
+        try:
+            atomic_write(Path(where), report.dumps(document).encode())
+        except OSError as exc:
+            raise OutputError(f"cannot write the report {where}: {exc.strerror}") from None
 
 
 def _mirror(args: argparse.Namespace, out: TextIO) -> int:
@@ -401,10 +428,10 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
             mirror.run(reqs, client, options, _progress(args), result)
     except SelmirrorError as exc:
         # a failed run still writes its report, so the last run's never stands for this one
-        if result is None:
-            _write_report(args.report, report.failed(exc), out)
-        else:
-            _write_report(args.report, report.build(result, tuple(indexes)), out)
+        document = report.failed(exc) if result is None else report.build(result, tuple(indexes))
+        with contextlib.suppress(SelmirrorError):  # the run's own error is the one to tell
+            if args.report == "-" or _problem(Path(args.report or "")) is None:
+                _write_report(args.report, document, out)
         raise
     lines = report.summary(result)
     _write_report(args.report, report.build(result, tuple(indexes)), out)
@@ -416,6 +443,23 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
     if result.errors:
         raise PartialFailure(f"{len(result.errors)} error(s); what succeeded was written")
     return 0
+
+
+def _check_writable(option: str, path: Path) -> None:
+    """Before any work: a report or diff file that cannot be written fails now, not after
+    the mirror was written."""
+    if (problem := _problem(path)) is not None:
+        raise OutputError(f"{option} {path}: {problem}")
+
+
+def _problem(path: Path) -> str | None:
+    if path.is_dir():
+        return "is a folder"
+    if not path.parent.is_dir():
+        return f"no such folder {path.parent}"
+    if not os.access(path.parent, os.W_OK):
+        return f"cannot write in {path.parent}"
+    return None
 
 
 def _progress(args: argparse.Namespace) -> Progress:
@@ -444,6 +488,9 @@ def _prepare(
     reqs = dataclasses.replace(reqs, requirements=(*inline, *reqs.requirements))
     if not reqs.requirements:
         raise InputError("nothing to mirror: name a requirement or a requirements file")
+    for option, where in (("--report", args.report), ("--diff-file", args.diff_file)):
+        if where is not None and str(where) != "-":
+            _check_writable(option, Path(where))
     indexes = _indexes(args, reqs.index_url, reqs.extra_index_urls)
     named = bool(args.platform or args.python_version or args.implementation or args.abi)
     targets = within(

@@ -421,9 +421,16 @@ def _download_and_write(
     )
     # pages after files: every page lists only files that are in place, and on disk
     for name in result.selections:
+        directory = folder.project_dir(name)
         done = [o for o in result.outcomes if o.job.file.project == name]
         recorded = folder.recorded(name)  # what the page said before this run
-        if write_project(folder, name, _listing(folder, name, recorded, pages[name], done)):
+        listing = _listing(folder, name, recorded, pages[name], done) if directory.is_dir() else []
+        if not listing and not (directory / HTML_PAGE).exists():
+            # none of its files got in (a failure stopped the run first): no page, no folder
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+            continue
+        if write_project(folder, name, listing):
             result.pages_written.append(name)
     result.root_written = write_root(folder)
     result.fail(*[o.error for o in result.outcomes if o.error is not None])

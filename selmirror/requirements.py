@@ -166,9 +166,9 @@ def collect(
         path = Path(cwd, item)
         is_url = _URL_RE.match(item) is not None or "@" in item
         looks_like_file = item.endswith(_INPUT_SUFFIXES) or "/" in item or "\\" in item
-        if path.is_file() and not item.lower().endswith(_ARCHIVES):
+        if _is_file(path) and not item.lower().endswith(_ARCHIVES):
             collector.read(path, item, constraint=False)
-        elif looks_like_file and not is_url and not path.exists():
+        elif looks_like_file and not is_url and not _is_file(path) and not path.is_dir():
             raise InputError(f"no such requirements file: {item}")
         else:
             collector.requirements.append(parse_requirement(item, "command line"))
@@ -177,6 +177,14 @@ def collect(
     for item in constraint_files:
         collector.read(_location(cwd, item), item, constraint=True)
     return collector.result()
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name no file system takes (too long) is none."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _location(cwd: Path, item: str) -> Path | str:

@@ -138,6 +138,15 @@ def manylinux_platforms(glibc_minor: int, arch: str) -> list[str]:
     return out
 
 
+MAX_MINOR = 99  # glibc 2.99, musl 1.99, macOS 99.99, Python 3.99: far beyond any real one
+
+
+def _bounded(platform: str, *numbers: str) -> None:
+    """Tag lists grow with these numbers (manylinux_2_9999999 made minutes of tags)."""
+    if any(int(n) > MAX_MINOR for n in numbers):
+        raise InputError(f"--platform {platform!r}: a version past {MAX_MINOR} is not real")
+
+
 def expand_platform(platform: str) -> list[str]:
     """The platform tags an installer on ``platform`` accepts, the way that machine would.
 
@@ -146,12 +155,15 @@ def expand_platform(platform: str) -> list[str]:
     ``universal2`` and older macOS tags.
     """
     if m := re.fullmatch(r"manylinux_2_(\d+)_(\w+)", platform):
+        _bounded(platform, m[1])
         return manylinux_platforms(int(m[1]), m[2])
     if m := re.fullmatch(r"(manylinux1|manylinux2010|manylinux2014)_(\w+)", platform):
         return manylinux_platforms(_LEGACY_MANYLINUX[m[1]], m[2])
     if m := re.fullmatch(r"musllinux_1_(\d+)_(\w+)", platform):
+        _bounded(platform, m[1])
         return [f"musllinux_1_{minor}_{m[2]}" for minor in range(int(m[1]), -1, -1)]
     if m := re.fullmatch(r"macosx_(\d+)_(\d+)_(\w+)", platform):
+        _bounded(platform, m[1], m[2])
         return [platform, *mac_platforms((int(m[1]), int(m[2])), m[3])]
     return [platform]
 
@@ -214,7 +226,7 @@ def parse_python_version(text: str) -> tuple[int, ...]:
     """``3.11``, ``3.11.4`` or pip's ``311`` -> ``(3, 11)`` / ``(3, 11, 4)``."""
     if re.fullmatch(r"3\d{1,2}", text):
         return 3, int(text[1:])
-    if re.fullmatch(r"\d+\.\d+(\.\d+)?", text):
+    if re.fullmatch(r"[23]\.\d{1,2}(\.\d{1,3})?", text):
         return tuple(int(p) for p in text.split("."))
     raise InputError(f"--python-version {text!r}: expected X.Y or X.Y.Z, e.g. 3.11")
 

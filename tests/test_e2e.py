@@ -926,3 +926,23 @@ def test_a_failed_run_still_writes_its_report_and_never_leaves_the_last_one(
         err.splitlines()[0].removeprefix("error: ")
     ]
     assert "targets" not in written
+
+
+def test_a_failed_download_on_a_fresh_mirror_is_one_line_and_pages_only_what_is_there(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_index.add_wheel("alpha", "1.0")
+    bad = fake_index.add_file("beta", "beta-1.0.tar.gz", os.urandom(50_000))
+    bad.advertised_sha256 = "0" * 64
+    for n in range(6):  # more than the workers: some jobs never start
+        fake_index.add_wheel(f"gamma{n}", "1.0")
+    mirror = tmp_path / "m"
+    names = ["alpha", "beta", *(f"gamma{n}" for n in range(6))]
+    code, _, err = selmirror(capsys, fake_index, mirror, *names, "--no-deps", "--workers", "1")
+    assert code == 4, err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith("error: hash mismatch for beta-1.0.tar.gz")
+    paged = {p.parent.name for p in mirror.glob("*/index.html")}
+    assert "beta" not in paged
+    assert paged == {p.name for p in mirror.iterdir() if p.is_dir() and p.name != ".selmirror"}
+    assert main(["verify", "--local-folder", str(mirror)]) == 0  # every page lists files in place
