@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import sys
@@ -36,6 +37,8 @@ from selmirror.urls import redact
 log = logging.getLogger("selmirror")
 
 PYPI = "https://pypi.org/simple/"
+# a full disk, a read-only file system, a quota, a permission: the output's fault, exit 5
+DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO}
 PIPE_CLOSED = 141  # the reader of our output went away: 128 + SIGPIPE, as shells report it
 MIRROR_COMMANDS = ("mirror", "sync", "prune")  # share the mirror's options
 OTHER_COMMANDS = ("verify", "index", "export", "import")
@@ -399,10 +402,20 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
         _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
         return _mirror(args, out)
     except SelmirrorError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
+        return _said(exc)
+    except OSError as exc:
+        if exc.errno not in DISK_ERRORS:
+            raise  # a bug: keep its traceback
+        # the last line of defence: every write should map its own OSError where it happens
+        where = f" {exc.filename}" if exc.filename else ""
+        return _said(OutputError(f"cannot write{where}: {exc.strerror}"))
+
+
+def _said(exc: SelmirrorError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+    return exc.exit_code
 
 
 def _write_report(where: str | None, document: dict[str, Any], out: TextIO) -> None:

@@ -64,18 +64,29 @@ def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
 
     ``sync=False`` leaves the fsync to a later :func:`make_durable` of many files at once.
     """
-    fd, tmp = temp_file(path.parent)
+    with writing(path):
+        fd, tmp = temp_file(path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Within the block, an OSError (a full disk, a read-only file system, a permission) is
+    the one-line :class:`OutputError` that names ``path``."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def settle(fd: int) -> None:
@@ -100,13 +111,14 @@ def make_durable(paths: Iterable[Path]) -> None:
     folders = set()
     for path in paths:
         folders.add(path.parent)
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(path)
     for folder in folders:
-        fd = os.open(folder, os.O_RDONLY)
+        _fsync(folder)
+
+
+def _fsync(path: Path) -> None:
+    with writing(path):
+        fd = os.open(path, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

@@ -24,9 +24,16 @@ from packaging.version import Version
 
 from selmirror import __version__, localfiles, prune, signals, workers
 from selmirror.download import Downloader, Job, Outcome, plan
-from selmirror.errors import SelmirrorError
+from selmirror.errors import OutputError, SelmirrorError
 from selmirror.filter import Policy, Selection, select
-from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder, atomic_write
+from selmirror.folder import (
+    HTML_PAGE,
+    JSON_PAGE,
+    TMP_PREFIX,
+    MirrorFolder,
+    atomic_write,
+    writing,
+)
 from selmirror.index_writer import write_project, write_root
 from selmirror.models import DistFile, RequirementSet
 from selmirror.pages import ProjectPage
@@ -211,7 +218,10 @@ def _run_locked(
             done_well = not result.errors and not result.skipped_targets
             print_ = fingerprint(inputs, repo.digests) if done_well else None
             summary = {"projects": len(result.selections), "files": len(result.outcomes)}
-            remember_run(folder.root, repo.digests, fingerprint=print_, summary=summary)
+            try:
+                remember_run(folder.root, repo.digests, fingerprint=print_, summary=summary)
+            except (OutputError, OSError) as exc:  # memory: the next run is slower, not wrong
+                log.warning("not remembering this run: %s", exc)
         if options.diff_file is not None and not options.dry_run:
             atomic_write(options.diff_file, "".join(f"{p}\n" for p in _changed(result)).encode())
     finally:
@@ -345,7 +355,8 @@ def _cache(folder: MirrorFolder, dry_run: bool) -> Iterator[Path]:
             yield Path(temporary)
         return
     inside = folder.root / f"{TMP_PREFIX}cache-{os.getpid()}"
-    inside.mkdir(parents=True, exist_ok=True)
+    with writing(inside):
+        inside.mkdir(parents=True, exist_ok=True)
     try:
         with signals.temporary(inside):
             yield inside

@@ -423,7 +423,10 @@ def load_page(
     stored = store.get(name) if store else None
     page, raw = upstream.project_page(name, stored, early)
     if store is not None and raw is not stored:
-        store.put(name, raw)
+        try:
+            store.put(name, raw)
+        except (OutputError, OSError) as exc:  # a cache: the next run asks upstream again
+            log.warning("not keeping the page of %s: %s", name, exc)
     return page, hashlib.sha256(raw.body).hexdigest()
 
 

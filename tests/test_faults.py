@@ -1,0 +1,111 @@
+"""A full disk, a read-only file system: one ``error:`` line naming the path, exit 5, and
+a mirror that stays valid, wherever the write fails.
+
+``os.fsync`` is where a full disk shows on most file systems (the data was only cached
+until then); failing it from its k-th call onward, for every k a run reaches, walks the
+failure through the downloads, the sidecars, the pages and the fsyncs of the end.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fakeindex import FakeIndex
+
+from selmirror import state, upstream
+from selmirror.cli import main
+from selmirror.errors import OutputError
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(upstream, "_wait", lambda state: 0.0)
+
+
+@pytest.fixture
+def index(fake_index: FakeIndex) -> FakeIndex:
+    fake_index.add_wheel("alpha", "1.0", requires_dist=["beta"])
+    fake_index.add_wheel("beta", "1.0")
+    fake_index.add_sdist("beta", "1.0")
+    return fake_index
+
+
+def run(index: FakeIndex, mirror: Path, *extra: str) -> int:
+    return main(["alpha", "--index", index.url, "--local-folder", str(mirror), *extra])
+
+
+@pytest.mark.parametrize("processes", ["0", "2"])
+def test_a_full_disk_at_any_fsync_is_one_line_and_the_mirror_stays_valid(
+    index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    processes: str,
+) -> None:
+    real = os.fsync
+    calls = 0
+
+    def counting(fd: int) -> None:
+        nonlocal calls
+        calls += 1
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    assert run(index, tmp_path / "probe", "--processes", "0") == 0
+    capsys.readouterr()
+    reached = calls
+    assert reached >= 8
+    # with worker processes each process counts its own fsyncs: fewer moments, each a fork
+    for k in range(0, reached, 1 if processes == "0" else 3):
+        monkeypatch.setattr(os, "fsync", _full_after(k, real))
+        mirror = tmp_path / f"m{k}"
+        code = run(index, mirror, "--processes", processes)
+        err = capsys.readouterr().err
+        assert "Traceback" not in err, f"k={k}: {err}"
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        if processes != "0" and code == 0:  # no process got to its k-th fsync
+            assert errors == []
+            continue
+        assert code == 5, f"k={k}: {err}"
+        assert len(errors) == 1, err
+        assert errors[0].startswith("error: cannot write ")
+        assert errors[0].endswith(": No space left on device")
+        monkeypatch.setattr(os, "fsync", real)
+        assert main(["verify", "--local-folder", str(mirror)]) in (0, 4)  # never a crash
+        assert run(index, mirror) == 0, capsys.readouterr().err  # room again: it completes
+        assert main(["verify", "--local-folder", str(mirror)]) == 0
+        capsys.readouterr()
+
+
+def _full_after(k: int, real: Callable[[int], None]) -> Callable[[int], None]:
+    """``os.fsync`` on a disk that fills up after ``k`` more fsyncs."""
+    seen = 0
+
+    def full(fd: int) -> None:
+        nonlocal seen
+        seen += 1
+        if seen > k:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    return full
+
+
+def test_a_page_store_that_cannot_be_written_costs_speed_not_the_run(
+    index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def read_only(path: Path, data: bytes, *, sync: bool = True) -> None:
+        raise OutputError(f"cannot write {path}: Read-only file system")
+
+    monkeypatch.setattr(state, "atomic_write", read_only)
+    assert run(index, tmp_path / "m", "--processes", "0") == 0
+    err = capsys.readouterr().err
+    assert "not keeping the page of alpha: cannot write" in err
+    assert "not remembering this run: cannot write" in err
