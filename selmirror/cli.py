@@ -77,6 +77,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _size(text: str) -> int:
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    number, unit = text.strip().upper().rstrip("IB").rstrip(), ""
+    if number and number[-1] in units:
+        number, unit = number[:-1], number[-1]
+    value = int(float(number) * units[unit]) if number.replace(".", "", 1).isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected a size such as 500M or 20G")
+    return value
+
+
 def _folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
@@ -233,6 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes that fetch and parse project pages and fetch whole files "
         "(default: as many as --workers, on Linux; 0: threads do it all)",
+    )
+    net.add_argument(
+        "--max-file-size",
+        type=_size,
+        default=upstream.DEFAULT_MAX_FILE,
+        metavar="SIZE",
+        help="the most a file whose size its page does not give may take, e.g. 500M, 20G (10G)",
     )
     net.add_argument(
         "--timeout",
@@ -437,7 +455,9 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
             fetch = upstream.Upstream(session, (), timeout=args.timeout).document
             reqs, indexes, options = _prepare(args, fetch)
             result = mirror.RunResult(requirements=reqs, options=options)
-            client = upstream.Upstream(session, indexes, timeout=args.timeout)
+            client = upstream.Upstream(
+                session, indexes, timeout=args.timeout, max_file_size=args.max_file_size
+            )
             mirror.run(reqs, client, options, _progress(args), result)
     except SelmirrorError as exc:
         # a failed run still writes its report, so the last run's never stands for this one

@@ -27,7 +27,14 @@ from selmirror.folder import MirrorFolder, atomic_write, make_durable, settle, t
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.progress import Progress
-from selmirror.upstream import ConnectionBroken, Upstream, check_status
+from selmirror.upstream import (
+    ConnectionBroken,
+    Pace,
+    Upstream,
+    check_status,
+    chunks,
+    read_body,
+)
 from selmirror.urls import redact
 
 log = logging.getLogger(__name__)
@@ -218,9 +225,11 @@ class Downloader:
         url = f.url + ".metadata"
 
         def attempt() -> bytes:
-            with self.upstream.session.get(url, timeout=self.upstream.timeout) as response:
+            with self.upstream.session.get(
+                url, timeout=self.upstream.timeout, stream=True
+            ) as response:
                 check_status(response, url)
-                return response.content[: MAX_METADATA_BYTES + 1]
+                return read_body(response, url, self.upstream.timeout, MAX_METADATA_BYTES)
 
         try:
             data = self.upstream.call(url, attempt)
@@ -291,6 +300,7 @@ def _stream(
     count = 0
     limit = job.file.size
     url = job.file.url
+    pace = Pace(url, upstream.timeout)
     headers = {"Accept-Encoding": "identity", "Accept": "*/*"}
     with (
         os.fdopen(fd, "wb") as out,
@@ -301,13 +311,19 @@ def _stream(
         check_status(response, url)
         try:
             # the bytes on the wire, as pip hashes them: never decode Content-Encoding
-            for chunk in response.raw.stream(CHUNK, decode_content=False):
+            for chunk in chunks(response, CHUNK, decode=False):
                 count += len(chunk)
                 if limit is not None and count > limit:
                     raise IntegrityError(
                         f"size mismatch for {job.file.filename}: more than the "
                         f"{limit} bytes upstream announced"
                     )
+                if limit is None and count > upstream.max_file_size:
+                    raise UpstreamError(
+                        f"{job.file.filename}: larger than --max-file-size "
+                        f"({upstream.max_file_size} bytes), and its page gives no size"
+                    )
+                pace.check(count)
                 for h in hashers.values():
                     h.update(chunk)
                 out.write(chunk)

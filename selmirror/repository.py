@@ -43,7 +43,7 @@ from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.state import PageStore
 from selmirror.targets import Target
-from selmirror.upstream import RawPage, Upstream, check_status
+from selmirror.upstream import RawPage, Upstream, check_status, read_body
 from selmirror.urls import redact
 
 log = logging.getLogger(__name__)
@@ -251,11 +251,13 @@ class Repository:
         url = f.url + ".metadata"
 
         def attempt() -> bytes | None:
-            with self.upstream.session.get(url, timeout=self.upstream.timeout) as response:
+            with self.upstream.session.get(
+                url, timeout=self.upstream.timeout, stream=True
+            ) as response:
                 if response.status_code == 404:
                     return None
                 check_status(response, url)
-                return response.content[: MAX_METADATA_BYTES + 1]
+                return read_body(response, url, self.upstream.timeout, MAX_METADATA_BYTES)
 
         try:
             data = self.upstream.call(url, attempt)

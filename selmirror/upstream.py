@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 import requests
 import requests.utils
+import urllib3
 from packaging.utils import NormalizedName
 from requests.adapters import HTTPAdapter
 from tenacity import (
@@ -58,6 +60,67 @@ class RetryableStatus(Exception):
 
 class ConnectionBroken(requests.ConnectionError):
     """The connection broke in the middle of a body (a short read, a reset)."""
+
+
+MIN_RATE = 50_000  # bytes/s: a transfer slower than this on average, past its grace, ends
+GRACE_TIMEOUTS = 4  # the grace: this many --timeout periods
+DEFAULT_MAX_FILE = 10 << 30  # a file whose size the page does not give: at most 10 GiB
+
+
+class Pace:
+    """A wall-clock bound on one transfer, which ``--timeout`` (per socket read) is not.
+
+    An upstream that sends a byte a second answers every read in time and kept a request
+    alive for ever, holding the mirror's lock against every later nightly run. A transfer
+    may take ``4 x --timeout`` plus one second per 50 kB; :meth:`check` raises past that.
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.grace = GRACE_TIMEOUTS * timeout
+        self.started = time.monotonic()
+
+    def check(self, received: int) -> None:
+        elapsed = time.monotonic() - self.started
+        if elapsed > self.grace + received / MIN_RATE:
+            raise UpstreamError(
+                f"too slow: {received} bytes in {elapsed:.0f}s from {redact(self.url)} "
+                f"(at least {MIN_RATE // 1000} kB/s after {self.grace:g}s)"
+            )
+
+
+def read_body(response: requests.Response, url: str, timeout: float, limit: int) -> bytes:
+    """The body of a streamed ``response``: at most ``limit`` bytes, at a bounded pace.
+
+    Read a chunk at a time: a 1 GiB answer to a 10 MiB question is refused at 10 MiB, not
+    held whole in memory first.
+    """
+    pace = Pace(url, timeout)
+    body = bytearray()
+    for chunk in chunks(response, 1 << 16, decode=True):
+        body += chunk
+        if len(body) > limit:
+            raise UpstreamError(f"larger than {_size(limit)}: {redact(url)}")
+        pace.check(len(body))
+    return bytes(body)
+
+
+def chunks(response: requests.Response, size: int, *, decode: bool) -> Iterator[bytes]:
+    """The body as it arrives, up to ``size`` bytes at a time, never waiting for ``size``:
+    a trickle shows at once, so that :class:`Pace` can see it. ``decode``: undo a
+    Content-Encoding (pages); distribution files are hashed as they came over the wire."""
+    raw = response.raw
+    try:
+        while chunk := raw.read1(size, decode_content=decode):
+            yield chunk
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError) as exc:
+        raise ConnectionBroken(type(exc).__name__) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise UpstreamError(f"cannot decode the body of {redact(response.url)}: {exc}") from None
+
+
+def _size(n: int) -> str:
+    return f"{n >> 30} GiB" if n >= 1 << 30 else f"{n >> 20} MiB"
 
 
 TRANSIENT = (
@@ -239,11 +302,13 @@ class Upstream:
         *,
         timeout: float = 30.0,
         retrying: Callable[[], Retrying] = default_retrying,
+        max_file_size: int = DEFAULT_MAX_FILE,
     ) -> None:
         self.session = session
         self.indexes = tuple(indexes)
         self.timeout = timeout
         self.retrying = retrying
+        self.max_file_size = max_file_size  # for files whose size the page does not give
 
     def call(self, url: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` under the retry policy with errors translated for ``url``."""
@@ -256,12 +321,7 @@ class Upstream:
         def attempt() -> bytes:
             with self.session.get(url, timeout=self.timeout, stream=True) as response:
                 check_status(response, url)
-                body = bytearray()
-                for chunk in response.iter_content(1 << 16):
-                    body += chunk
-                    if len(body) > limit:
-                        raise UpstreamError(f"larger than {limit >> 20} MiB: {redact(url)}")
-                return bytes(body)
+                return read_body(response, url, self.timeout, limit)
 
         return self.call(url, attempt)
 
@@ -305,15 +365,9 @@ class Upstream:
                 if response.status_code == 304 and stored is not None:
                     return stored, response.url
                 check_status(response, url)
-                body = bytearray()
-                for chunk in response.iter_content(1 << 16):
-                    body += chunk
-                    if len(body) > MAX_PAGE_BYTES:
-                        raise UpstreamError(
-                            f"page larger than {MAX_PAGE_BYTES >> 20} MiB: {redact(url)}"
-                        )
+                body = read_body(response, url, self.timeout, MAX_PAGE_BYTES)
                 raw = RawPage(
-                    body=bytes(body),
+                    body=body,
                     content_type=response.headers.get("Content-Type", ""),
                     etag=response.headers.get("ETag"),
                     last_modified=response.headers.get("Last-Modified"),

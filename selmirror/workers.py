@@ -237,7 +237,11 @@ def _start_worker(upstream: Upstream, spill: Path, parent: int) -> None:
     ours.handlers[:] = [_kept]
     ours.propagate = False
     _worker_upstream = Upstream(
-        make_session(1), upstream.indexes, timeout=upstream.timeout, retrying=upstream.retrying
+        make_session(1),
+        upstream.indexes,
+        timeout=upstream.timeout,
+        retrying=upstream.retrying,
+        max_file_size=upstream.max_file_size,
     )
 
 

@@ -33,6 +33,7 @@ def mirror_of(
 ) -> tuple[Path, dict[str, dict[str, object]]]:
     """Mirror ``args`` for the host; the mirror and what the report says was resolved."""
     mirror, report = tmp / "m", tmp / "report.json"
+    tmp.mkdir(parents=True, exist_ok=True)
     code = main(
         [
             *args,

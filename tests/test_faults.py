@@ -18,7 +18,8 @@ from fakeindex import FakeIndex
 
 from selmirror import state, upstream
 from selmirror.cli import main
-from selmirror.errors import OutputError
+from selmirror.errors import OutputError, UpstreamError
+from selmirror.upstream import read_body
 
 
 @pytest.fixture(autouse=True)
@@ -109,3 +110,58 @@ def test_a_page_store_that_cannot_be_written_costs_speed_not_the_run(
     err = capsys.readouterr().err
     assert "not keeping the page of alpha: cannot write" in err
     assert "not remembering this run: cannot write" in err
+
+
+def test_a_trickling_upstream_is_cut_off_not_waited_for(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A byte every so often answers each socket read in time: --timeout alone never fired."""
+    fake_index.add_file("slow", "slow-1.0.tar.gz", os.urandom(5_000), throttle=200.0)
+    code = main(
+        ["slow", "--no-deps", "--index", fake_index.url, "--local-folder", str(tmp_path / "m"),
+         "--timeout", "0.25", "--processes", "0"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert err.splitlines()[-1].startswith("error: too slow: ")
+    assert "kB/s after 1s" in err.splitlines()[-1]
+
+
+def test_a_file_of_unknown_size_stops_at_max_file_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeIndex(page_format="html") as html:  # HTML pages give no size
+        html.add_file("big", "big-1.0.tar.gz", os.urandom(3 << 20))
+        code = main(
+            ["big", "--no-deps", "--index", html.url, "--local-folder", str(tmp_path / "m"),
+             "--max-file-size", "1M"]
+        )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert err.splitlines()[-1] == (
+        "error: big-1.0.tar.gz: larger than --max-file-size (1048576 bytes), and its page "
+        "gives no size"
+    )
+    assert not list((tmp_path / "m").rglob("big-1.0.tar.gz"))
+
+
+class _Endless:
+    """A response whose body never ends, counting what was read of it."""
+
+    url = "https://x/y.metadata"
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.raw = self
+
+    def read1(self, size: int, decode_content: bool = False) -> bytes:
+        self.read += size
+        return b"x" * size
+
+
+def test_an_answer_larger_than_asked_is_refused_as_it_streams() -> None:
+    """A 1 GiB answer to a question worth 10 MiB is never held whole."""
+    answer = _Endless()
+    with pytest.raises(UpstreamError, match=r"^larger than 10 MiB: https://x/y.metadata$"):
+        read_body(answer, "https://x/y.metadata", 30.0, 10 << 20)  # type: ignore[arg-type]
+    assert answer.read <= (10 << 20) + (64 << 10)
