@@ -182,7 +182,21 @@ def make_session(workers: int) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
+    session.hooks["response"].append(_no_downgrade)
     return session
+
+
+def _no_downgrade(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    """Refuse a redirect from https to plain http: the hashes that come over it would be
+    anyone's on the path (pip and uv follow it; a mirror should not)."""
+    if not response.is_redirect or not response.request.url:
+        return
+    target = requests.compat.urljoin(response.url, response.headers.get("Location", ""))
+    if response.request.url.startswith("https://") and target.lower().startswith("http://"):
+        response.close()
+        raise UpstreamError(
+            f"{redact(response.request.url)} redirects to plain http ({redact(target)}): refused"
+        )
 
 
 def _wait(state: RetryCallState) -> float:

@@ -189,3 +189,20 @@ def test_conditional_request_reuses_the_stored_page_on_304() -> None:
     sent = responses.calls[1].request.headers
     assert sent["If-None-Match"] == '"v1"'
     assert sent["If-Modified-Since"] == "Sun, 22 Nov 2026 10:00:00 GMT"
+
+
+@responses.activate
+def test_a_redirect_from_https_to_plain_http_is_refused() -> None:
+    responses.get(INDEX + "foo/", status=301, headers={"Location": "http://idx.example/foo/"})
+    responses.get("http://idx.example/foo/", body=PAGE, content_type=JSON_TYPE)
+    with pytest.raises(UpstreamError) as info:
+        _client().project_page(FOO)
+    assert info.value.message == (
+        "https://idx.example/simple/foo/ redirects to plain http (http://idx.example/foo/): refused"
+    )
+    assert len(responses.calls) == 1  # never asked over plain http
+    responses.get(INDEX + "bar/", status=302, headers={"Location": "https://cdn.example/bar/"})
+    responses.get(
+        "https://cdn.example/bar/", body=PAGE.replace('"foo"', '"bar"'), content_type=JSON_TYPE
+    )
+    assert _client().project_page(NormalizedName("bar"))[0].name == "bar"  # https to https: fine
