@@ -23,7 +23,15 @@ import urllib3
 
 from selmirror import hashes, signals, workers
 from selmirror.errors import IntegrityError, OutputError, SelmirrorError, UpstreamError
-from selmirror.folder import MirrorFolder, atomic_write, make_durable, settle, temp_file
+from selmirror.folder import (
+    TMP_PREFIX,
+    MirrorFolder,
+    atomic_write,
+    make_durable,
+    settle,
+    temp_file,
+    writing,
+)
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.progress import Progress
@@ -73,6 +81,9 @@ class Outcome:
     job: Job
     status: Status
     record: DistFile | None = None
+    # new bytes under a name the mirror already lists: verified, waiting beside the old file
+    # (and its sidecar beside that) for the pages to let go of the old one; see ``swap``
+    staged: Path | None = None
     error: SelmirrorError | None = None
     fetched_bytes: int = 0
 
@@ -126,27 +137,35 @@ class Downloader:
     def _written(self, outcome: Outcome) -> list[Path]:
         """The file an outcome put in place, and its ``.metadata`` sidecar if it has one."""
         f = outcome.job.file
-        path = self.folder.project_dir(f.project) / f.filename
+        path = outcome.staged or self.folder.project_dir(f.project) / f.filename
         sidecar = path.with_name(path.name + ".metadata")
         return [path, sidecar] if outcome.record and outcome.record.core_metadata else [path]
 
     def ensure(self, job: Job) -> Outcome:
-        """Make ``job.file`` present and verified in the mirror, with its metadata sidecar."""
+        """Make ``job.file`` present and verified in the mirror, with its metadata sidecar.
+
+        New bytes under a name already in place (an index that re-serves a file) are not
+        put there: they wait, verified, under a temp name (:func:`staging`), for
+        :func:`swap` once the pages no longer list the old file.
+        """
         f = job.file
         dest = self.folder.prepare(f.project) / f.filename
+        target, staged = dest, None
         try:
             fetched = None
             digests = self._trusted(job, dest)
             if digests is None:
-                fetched = self._adopt(job, dest, job.prefetched) if job.prefetched else None
-                fetched = fetched or fetch_verified(self.upstream, job, dest, self.progress)
+                if dest.exists():
+                    target = staged = staging(dest)
+                fetched = self._adopt(job, target, job.prefetched) if job.prefetched else None
+                fetched = fetched or fetch_verified(self.upstream, job, target, self.progress)
                 digests = fetched.digests
             record = replace(
                 f,
                 origin="upstream",
                 hashes={"sha256": digests["sha256"]},
-                size=dest.stat().st_size,
-                core_metadata=self._sidecar(job, dest, fetched),
+                size=target.stat().st_size,
+                core_metadata=self._sidecar(job, target, fetched),
             )
         except SelmirrorError as exc:
             return Outcome(job=job, status="failed", error=exc)
@@ -155,7 +174,7 @@ class Downloader:
             return Outcome(job=job, status="failed", error=error)
         status: Status = "downloaded" if fetched else "present"
         size = fetched.size if fetched else 0
-        return Outcome(job=job, status=status, record=record, fetched_bytes=size)
+        return Outcome(job=job, status=status, record=record, fetched_bytes=size, staged=staged)
 
     def _adopt(
         self, job: Job, dest: Path, prefetched: Future[tuple[Path, Fetched]]
@@ -198,7 +217,7 @@ class Downloader:
         f = job.file
         if f.kind != "wheel":
             return None
-        path = dest.with_name(f.filename + ".metadata")
+        path = dest.with_name(dest.name + ".metadata")
         rec = job.recorded
         if (
             fetched is None
@@ -241,6 +260,24 @@ class Downloader:
             return None
         log.warning("%s: upstream .metadata differs from the wheel's METADATA", f.filename)
         return data
+
+
+def staging(dest: Path) -> Path:
+    """Where new bytes for ``dest`` wait (a temp name: a killed run's is cleaned away)."""
+    return dest.with_name(f"{TMP_PREFIX}new-{dest.name}")
+
+
+def swap(staged: Path, dest: Path) -> None:
+    """Put staged new bytes (and their sidecar, or none) in place of the old ones."""
+    sidecar = staged.with_name(staged.name + ".metadata")
+    old_sidecar = dest.with_name(dest.name + ".metadata")
+    with writing(dest):
+        os.replace(staged, dest)
+        if sidecar.exists():
+            os.replace(sidecar, old_sidecar)
+        else:
+            old_sidecar.unlink(missing_ok=True)
+    make_durable([dest])
 
 
 def fetch_verified(

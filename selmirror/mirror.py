@@ -23,7 +23,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from selmirror import __version__, localfiles, prune, signals, workers
-from selmirror.download import Downloader, Job, Outcome, plan
+from selmirror.download import Downloader, Job, Outcome, plan, swap
 from selmirror.errors import OutputError, SelmirrorError
 from selmirror.filter import Policy, Selection, select
 from selmirror.folder import (
@@ -435,6 +435,7 @@ def _download_and_write(
         directory = folder.project_dir(name)
         done = [o for o in result.outcomes if o.job.file.project == name]
         recorded = folder.recorded(name)  # what the page said before this run
+        _replace_staged(folder, name, recorded, done)
         listing = _listing(folder, name, recorded, pages[name], done) if directory.is_dir() else []
         if not listing and not (directory / HTML_PAGE).exists():
             # none of its files got in (a failure stopped the run first): no page, no folder
@@ -445,6 +446,27 @@ def _download_and_write(
             result.pages_written.append(name)
     result.root_written = write_root(folder)
     result.fail(*[o.error for o in result.outcomes if o.error is not None])
+
+
+def _replace_staged(
+    folder: MirrorFolder,
+    name: NormalizedName,
+    recorded: dict[str, DistFile],
+    outcomes: Sequence[Outcome],
+) -> None:
+    """Put new bytes under names the mirror lists (an index re-served a file) in place, so
+    that no page ever lists a name whose bytes are not the ones it says: first the pages
+    let go of the old files, then the files (and sidecars) change, then the pages list
+    them anew (the caller writes those). A kill in between leaves them unlisted, and the
+    next run, finding them unrecorded, checks them and lists them again."""
+    staged = {o.job.file.filename: o.staged for o in outcomes if o.staged is not None}
+    if not staged:
+        return
+    directory = folder.project_dir(name)
+    keep = [f for n, f in recorded.items() if n not in staged and (directory / n).is_file()]
+    write_project(folder, name, keep)
+    for filename, path in staged.items():
+        swap(path, directory / filename)
 
 
 def _listing(

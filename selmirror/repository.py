@@ -29,6 +29,7 @@ from selmirror import hashes, signals, workers
 from selmirror.download import Fetched, Job, fetch_verified
 from selmirror.errors import OutputError, SelmirrorError, UpstreamError
 from selmirror.filter import Policy, installs, suits
+from selmirror.folder import MirrorFolder
 from selmirror.lazywheel import RangeNotSupported, remote_wheel_metadata
 from selmirror.metadata import (
     BadDistribution,
@@ -96,6 +97,7 @@ class Repository:
         self._metadata: dict[str, Future[CoreMetadata]] = {}  # by filename
         self._files: dict[str, Future[tuple[Path, Fetched]]] = {}
         self._explored: set[tuple[NormalizedName, str, frozenset[str]]] = set()
+        self._recorded: dict[NormalizedName, dict[str, DistFile]] = {}  # the mirror's pages
 
     def stop_exploring(self) -> None:
         """Resolution is over: drop queued work, wait for pages and metadata under way.
@@ -207,7 +209,7 @@ class Repository:
 
         The mirror wrote those from verified files, so a re-run asks upstream nothing.
         """
-        if self.mirror is None:
+        if self.mirror is None or not self._same_as_mirrored(f):
             return None
         path = self.mirror / f.project / f.filename
         try:
@@ -219,6 +221,21 @@ class Repository:
         except OSError:
             pass
         return None
+
+    def _same_as_mirrored(self, f: DistFile) -> bool:
+        """Whether the mirror's copy of ``f`` is the file upstream lists now: an index may
+        re-serve new bytes under a name, whose metadata the old copy does not tell."""
+        assert self.mirror is not None
+        with self._lock:
+            recorded = self._recorded.get(f.project)
+        if recorded is None:
+            recorded = MirrorFolder(self.mirror).recorded(f.project)
+            with self._lock:
+                self._recorded[f.project] = recorded
+        mine = recorded.get(f.filename)
+        if mine is None or mine.sha256 is None:
+            return False
+        return f.sha256 == mine.sha256 if f.sha256 else f.size == mine.size
 
     def _sdist_metadata(self, f: DistFile) -> CoreMetadata:
         path, _ = self.fetch(f, now=True).result()
