@@ -246,6 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: as many as --workers, on Linux; 0: threads do it all)",
     )
     net.add_argument(
+        "--cert",
+        metavar="PATH",
+        help="the CA certificates (PEM) to trust, instead of the system's trust store",
+    )
+    net.add_argument(
+        "--client-cert",
+        metavar="PATH",
+        help="a client certificate (PEM, with its private key) for indexes that want one",
+    )
+    net.add_argument(
         "--max-file-size",
         type=_size,
         default=upstream.DEFAULT_MAX_FILE,
@@ -451,6 +461,7 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
     result: mirror.RunResult | None = None
     indexes: list[str] = []
     try:
+        upstream.configure_tls(args.cert, args.client_cert)
         with upstream.make_session(args.workers) as session:
             fetch = upstream.Upstream(session, (), timeout=args.timeout).document
             reqs, indexes, options = _prepare(args, fetch)

@@ -25,6 +25,7 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential,
     wait_random,
@@ -32,7 +33,7 @@ from tenacity import (
 from urllib3.exceptions import NameResolutionError
 
 from selmirror import __version__
-from selmirror.errors import ProjectNotFound, UpstreamError
+from selmirror.errors import InputError, ProjectNotFound, UpstreamError
 from selmirror.pages import ProjectPage, parse_page
 from selmirror.urls import project_url, redact
 
@@ -131,22 +132,64 @@ TRANSIENT = (
 )
 
 
-def _ca_bundle() -> str:
-    return (
-        os.environ.get("REQUESTS_CA_BUNDLE")
-        or os.environ.get("CURL_CA_BUNDLE")
-        or requests.utils.DEFAULT_CA_BUNDLE_PATH
-    )
+@dataclass(frozen=True, slots=True)
+class Trust:
+    """Whom TLS trusts: ``cafile`` (``--cert``, or ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE``), else the system's trust store, as pip does (through truststore:
+    a TLS-inspecting proxy's CA installed on the machine works under cron too); and the
+    client certificate to present (``--client-cert``, a PEM with its key)."""
+
+    cafile: str | None = None
+    client_cert: str | None = None
+
+
+_trust: Trust | None = None  # set by configure_tls; the environment's until then
+
+
+def configure_tls(cafile: str | None = None, client_cert: str | None = None) -> None:
+    """Set whom every session of this run trusts (before any session, before the fork)."""
+    global _trust
+    env = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    _trust = Trust(cafile=cafile or env or None, client_cert=client_cert)
+
+
+def _current() -> Trust:
+    if _trust is None:
+        configure_tls()
+    assert _trust is not None
+    return _trust
 
 
 def tls_context() -> ssl.SSLContext:
-    """The TLS context every session of this process shares, built once per CA bundle."""
-    return _tls_context(_ca_bundle())
+    """The TLS context every session of this process shares, built once."""
+    return _tls_context(_current())
 
 
 @functools.lru_cache(maxsize=4)
-def _tls_context(cafile: str) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=cafile)
+def _tls_context(trust: Trust) -> ssl.SSLContext:
+    try:
+        if trust.cafile is not None:
+            context = ssl.create_default_context(cafile=trust.cafile)
+        else:
+            context = _system_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"cannot load the CA certificates {trust.cafile}: {exc}") from None
+    if trust.client_cert is not None:
+        try:
+            context.load_cert_chain(trust.client_cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise InputError(
+                f"cannot load the client certificate {trust.client_cert}: {exc}"
+            ) from None
+    return context
+
+
+def _system_context() -> ssl.SSLContext:
+    try:
+        import truststore
+    except ImportError:  # pragma: no cover - a dependency; certifi's bundle then
+        return ssl.create_default_context(cafile=requests.utils.DEFAULT_CA_BUNDLE_PATH)
+    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 class _SharedTLSAdapter(HTTPAdapter):
@@ -155,12 +198,12 @@ class _SharedTLSAdapter(HTTPAdapter):
 
     requests hands the CA bundle's path to every new connection, which parses the whole
     bundle again: about 40 ms of CPU each, most of a second for a run's connections.
-    The bundle is the one requests would use (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``,
-    else certifi's); a request that names another one is left to requests.
+    The trust is the run's (:func:`configure_tls`); a request that names another bundle
+    is left to requests.
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        self.cafile = _ca_bundle()
+        self.cafile = _current().cafile or requests.utils.DEFAULT_CA_BUNDLE_PATH
         self.context = tls_context()
         super().__init__(**kwargs)
 
@@ -182,6 +225,7 @@ def make_session(workers: int) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = USER_AGENT
+    session.verify = _current().cafile or True  # else requests puts REQUESTS_CA_BUNDLE first
     session.hooks["response"].append(_no_downgrade)
     return session
 
@@ -212,7 +256,9 @@ def default_retrying(attempts: int = 5) -> Retrying:
     return Retrying(
         stop=stop_after_attempt(attempts),
         wait=_wait,
-        retry=retry_if_exception_type(TRANSIENT),
+        # a certificate error will not mend itself: fail at once, with a hint
+        retry=retry_if_exception_type(TRANSIENT)
+        & retry_if_not_exception_type(requests.exceptions.SSLError),
         reraise=True,
     )
 
@@ -273,7 +319,8 @@ def translated(url: str, timeout: float) -> Iterator[None]:
     except requests.exceptions.SSLError:
         raise UpstreamError(
             f"TLS verification failed for {redact(url)}",
-            hint="for a private CA, point REQUESTS_CA_BUNDLE at its certificate",
+            hint="for a private CA, install it in the system trust store or pass --cert "
+            "CA.pem; a server that wants a client certificate: --client-cert",
         ) from None
     except requests.ConnectionError as exc:
         raise UpstreamError(f"{_reason(exc)}: {redact(url)}") from None
