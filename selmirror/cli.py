@@ -370,7 +370,11 @@ def _on_terminal() -> bool:
     return sys.stderr.isatty()
 
 
-def _setup_logging(level: int) -> None:
+def _setup_logging(verbosity: int) -> None:
+    """0: the run's story; -v: resolution decisions too; -vv: every request; -q: warnings
+    and errors; -qq: errors."""
+    levels = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+    level = levels.get(max(-2, verbosity), upstream.TRACE)
     handler: logging.Handler
     if _on_terminal():
         from selmirror import terminal  # rich only when there is someone to look at it
@@ -423,11 +427,11 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
             from selmirror import commands  # only their users pay for tarfile and the rest
 
             args = commands.parse(command, rest)
-            _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
+            _setup_logging(args.verbose - args.quiet)
             return commands.run(args, out)
         args = _parse(rest)
         args.command = command
-        _setup_logging(logging.INFO + 10 * (args.quiet - args.verbose))
+        _setup_logging(args.verbose - args.quiet)
         return _mirror(args, out)
     except SelmirrorError as exc:
         return _said(exc)

@@ -29,6 +29,7 @@ from selmirror.filter import Policy, Selection, select
 from selmirror.folder import (
     HTML_PAGE,
     JSON_PAGE,
+    LOCK_NAME,
     TMP_PREFIX,
     MirrorFolder,
     atomic_write,
@@ -40,7 +41,14 @@ from selmirror.pages import ProjectPage
 from selmirror.progress import Progress
 from selmirror.repository import Repository
 from selmirror.resolve import MetadataUse, TargetResolution, resolve_all
-from selmirror.state import LastRun, PageStore, fingerprint, last_run, remember_run
+from selmirror.state import (
+    STATE_DIR,
+    LastRun,
+    PageStore,
+    fingerprint,
+    last_run,
+    remember_run,
+)
 from selmirror.targets import Target
 from selmirror.upstream import RawPage, Upstream
 
@@ -113,6 +121,7 @@ def run(
     progress = progress or Progress()
     result = result or RunResult(requirements=requirements, options=options)
     folder = MirrorFolder(options.local_folder)
+    new_folder = not folder.root.exists()
     lock = contextlib.nullcontext() if options.dry_run else folder.lock(options.lock_timeout)
     # a re-run that may well find nothing to do (the nightly case) forks no processes
     maybe_unchanged = _shortcut_possible(options, last_run(folder.root))
@@ -133,6 +142,8 @@ def run(
     except SelmirrorError as exc:
         if exc not in result.errors:
             result.errors.append(exc)
+        if new_folder:  # a misspelled project: leave no folder holding only the lock file
+            _remove_if_only_lock(folder)
         raise
     finally:
         result.elapsed = time.monotonic() - result.started
@@ -226,6 +237,15 @@ def _run_locked(
             atomic_write(options.diff_file, "".join(f"{p}\n" for p in _changed(result)).encode())
     finally:
         repo.close()
+
+
+def _remove_if_only_lock(folder: MirrorFolder) -> None:
+    """A run that made the folder and failed before any file: it leaves no folder."""
+    with contextlib.suppress(OSError):
+        if {p.name for p in folder.root.iterdir()} <= {LOCK_NAME, STATE_DIR}:
+            shutil.rmtree(folder.root / STATE_DIR, ignore_errors=True)
+            (folder.root / LOCK_NAME).unlink(missing_ok=True)
+            folder.root.rmdir()
 
 
 def _prune(folder: MirrorFolder, requirements: RequirementSet, result: RunResult) -> None:

@@ -356,6 +356,14 @@ def resolve_target(
         into.errors.append(type(exc)(f"{target.label}: {exc.message}", hint=exc.hint))
         return None
     _merge(result, provider, into)
+    if log.isEnabledFor(logging.DEBUG):  # -v: what was decided, and why
+        chains = _chains(result)
+        for key, candidate in sorted(result.mapping.items()):
+            if candidate.name != PYTHON and candidate.file is not None:
+                why = " -> ".join(chains[key])
+                log.debug(
+                    "%s: %s (%s) for %s", target.label, candidate, candidate.file.filename, why
+                )
     return result.mapping
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import requests.utils
@@ -38,6 +39,8 @@ from selmirror.pages import ProjectPage, parse_page
 from selmirror.urls import project_url, redact
 
 log = logging.getLogger(__name__)
+TRACE = 5  # below DEBUG: every request (-vv)
+logging.addLevelName(TRACE, "TRACE")
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -331,7 +334,8 @@ def translated(url: str, timeout: float) -> Iterator[None]:
 def _log_retry(url: str) -> Callable[[RetryCallState], None]:
     def log_it(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning(
+        # -v: the one error line after the retries is what a person needs to read
+        log.debug(
             "%s: %s; retrying (attempt %d)", redact(url), _reason(exc), state.attempt_number + 1
         )
 
@@ -372,9 +376,13 @@ class Upstream:
         self.max_file_size = max_file_size  # for files whose size the page does not give
 
     def call(self, url: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` under the retry policy with errors translated for ``url``."""
+        """Run ``fn`` under the retry policy with errors translated for ``url``; every
+        request is a log line at ``-vv`` (:data:`TRACE`)."""
+        started = time.monotonic()
         with translated(url, self.timeout):
-            return self.retrying().copy(before_sleep=_log_retry(url))(fn)
+            answer = self.retrying().copy(before_sleep=_log_retry(url))(fn)
+        log.log(TRACE, "GET %s (%.2fs)", redact(url), time.monotonic() - started)
+        return answer
 
     def document(self, url: str, *, limit: int = 50 << 20) -> bytes:
         """The body of ``url`` (a requirements or constraints file), at most ``limit`` bytes."""
@@ -406,7 +414,14 @@ class Upstream:
             except ProjectNotFound:
                 continue
         where = ", ".join(redact(i) for i in self.indexes)
-        raise ProjectNotFound(f"project {name} not found on {where}")
+        odd = [i for i in self.indexes if "simple" not in urlsplit(i).path.lower()]
+        hint = (
+            f"is {redact(odd[0])} a simple index? they end in /simple/ (PyPI's: "
+            "https://pypi.org/simple/)"
+            if odd
+            else None
+        )
+        raise ProjectNotFound(f"project {name} not found on {where}", hint=hint)
 
     def _fetch_raw(
         self, url: str, name: NormalizedName, stored: RawPage | None
@@ -438,5 +453,5 @@ class Upstream:
 
         raw, final_url = self.call(url, attempt)
         how = "not modified" if raw is stored else f"{len(raw.body)} bytes"
-        log.debug("fetched %s (%s, %s)", redact(final_url), how, raw.content_type)
+        log.log(TRACE, "page %s: %s, %s", redact(final_url), how, raw.content_type)
         return raw, final_url

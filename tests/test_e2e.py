@@ -372,7 +372,11 @@ def test_without_ignore_errors_the_first_failure_stops_the_run(
     code, _, err = selmirror(capsys, fake_index, tmp_path / "m", "alpha", "nope")
     assert code == 3
     assert err.strip().splitlines()[-1] == f"error: project nope not found on {fake_index.url}"
-    assert on_disk(tmp_path / "m") == {".selmirror.lock"}  # nothing resolved, nothing written
+    assert not (tmp_path / "m").exists()  # nothing resolved: not even a folder left
+    # a folder that was there stays, lock and all
+    (tmp_path / "m").mkdir()
+    assert selmirror(capsys, fake_index, tmp_path / "m", "nope")[0] == 3
+    assert on_disk(tmp_path / "m") == {".selmirror.lock"}
 
 
 def test_no_matching_version(

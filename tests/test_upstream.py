@@ -206,3 +206,18 @@ def test_a_redirect_from_https_to_plain_http_is_refused() -> None:
         "https://cdn.example/bar/", body=PAGE.replace('"foo"', '"bar"'), content_type=JSON_TYPE
     )
     assert _client().project_page(NormalizedName("bar"))[0].name == "bar"  # https to https: fine
+
+
+@responses.activate
+def test_an_index_url_that_is_no_simple_index_gets_a_hint() -> None:
+    responses.get("https://pypi.example/foo/", status=404)
+    with pytest.raises(ProjectNotFound) as info:
+        _client("https://pypi.example/").project_page(FOO)
+    assert info.value.hint == (
+        "is https://pypi.example/ a simple index? they end in /simple/ (PyPI's: "
+        "https://pypi.org/simple/)"
+    )
+    responses.get(INDEX + "foo/", status=404)
+    with pytest.raises(ProjectNotFound) as info:
+        _client().project_page(FOO)
+    assert info.value.hint is None
