@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror exactly the named requirements from a Python package index into "
         "a static simple index that pip and uv install from offline.",
         usage="selmirror [mirror|sync|prune] [REQUIREMENT | FILE ...] [options]\n"
-        "       selmirror verify|index|export|import [options]  (see selmirror COMMAND --help)",
+        "       selmirror verify|index|export|import [options]  (see selmirror help COMMAND)",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -331,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _split_command(argv: list[str]) -> tuple[str, list[str]]:
     """``(command, its arguments)``; no command word means ``mirror``."""
-    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS):
+    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS, "help"):
         return argv[0], argv[1:]
     if argv and argv[0] in FUTURE_COMMANDS:
         raise InputError(
@@ -423,6 +423,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
 def _main(argv: Sequence[str] | None, out: TextIO) -> int:
     try:
         command, rest = _split_command(list(argv if argv is not None else sys.argv[1:]))
+        if command == "help":  # selmirror help [COMMAND]: what --help says
+            return _main([*rest[:1], "--help"], out)
         if command in OTHER_COMMANDS:
             from selmirror import commands  # only their users pay for tarfile and the rest
 
@@ -552,6 +554,15 @@ def _prepare(
         ),
         reqs.requires_python,
     )
+    if not named:
+        log.info(
+            "no target named: mirroring every file of each chosen version, for the default "
+            "matrix of %d targets (CPython %s on %s); name yours with --platform and "
+            "--python-version",
+            len(targets),
+            ", ".join(args.matrix_python or MATRIX_PYTHONS),
+            ", ".join(args.matrix_platform or MATRIX_PLATFORMS),
+        )
     options = mirror.Options(
         local_folder=args.local_folder,
         targets=targets,

@@ -445,7 +445,9 @@ def _download_and_write(
     result: RunResult,
     progress: Progress,
 ) -> None:
-    progress.downloads_start(len(jobs), sum(j.file.size or 0 for j in jobs if not j.prefetched))
+    # every byte this run fetches, those fetched ahead during resolution too: the summary's
+    to_fetch = [j for j in jobs if plan(j, folder).status == "planned"]
+    progress.downloads_start(len(jobs), sum(j.file.size or 0 for j in to_fetch))
     downloader = Downloader(upstream, folder, progress)
     result.outcomes = downloader.run(
         jobs, workers=result.options.workers, keep_going=result.options.keep_going

@@ -58,6 +58,7 @@ class BarProgress(Progress):
         self.files: TaskID | None = None
         self.done = 0
         self.queued = 0
+        self.early = 0  # bytes fetched before the files bar was shown
         self.lock = threading.Lock()
 
     def page_queued(self) -> None:
@@ -73,11 +74,17 @@ class BarProgress(Progress):
             self.bar.advance(self.pages)
 
     def downloads_start(self, files: int, total_bytes: int) -> None:
-        self.files = self.bar.add_task("files", total=total_bytes, files=files, done=0)
+        with self.lock:  # what arrived ahead of the bar (fetched during resolution) counts
+            self.files = self.bar.add_task(
+                "files", total=total_bytes, completed=self.early, files=files, done=0
+            )
 
     def bytes_done(self, count: int) -> None:
-        if self.files is not None:
-            self.bar.advance(self.files, count)
+        with self.lock:
+            if self.files is None:
+                self.early += count
+                return
+        self.bar.advance(self.files, count)
 
     def file_done(self, filename: str, status: str) -> None:
         with self.lock:

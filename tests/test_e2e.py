@@ -22,10 +22,11 @@ from fakeindex import FakeIndex, build_wheel
 from oracles import assert_installable, clean_env, pip_install_dry_run
 from packaging.utils import NormalizedName
 
-from selmirror import hashes, upstream, workers
+from selmirror import cli, hashes, upstream, workers
 from selmirror.cli import main
 from selmirror.folder import TMP_PREFIX, MirrorFolder
 from selmirror.pages import parse_html_page, parse_json_page
+from selmirror.progress import Progress
 
 
 @pytest.fixture(autouse=True)
@@ -950,3 +951,38 @@ def test_a_failed_download_on_a_fresh_mirror_is_one_line_and_pages_only_what_is_
     assert "beta" not in paged
     assert paged == {p.name for p in mirror.iterdir() if p.is_dir() and p.name != ".selmirror"}
     assert main(["verify", "--local-folder", str(mirror)]) == 0  # every page lists files in place
+
+
+class _Recorder(Progress):
+    def __init__(self) -> None:
+        self.total = -1
+        self.before = 0
+        self.after = 0
+
+    def downloads_start(self, files: int, total_bytes: int) -> None:
+        self.total = total_bytes
+
+    def bytes_done(self, count: int) -> None:
+        if self.total < 0:
+            self.before += count
+        else:
+            self.after += count
+
+
+def test_the_byte_total_is_every_byte_the_run_fetches(
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Files fetched ahead during resolution count in the total: the bar ends at 100%."""
+    for n in range(6):
+        fake_index.add_wheel(f"p{n}", "1.0", requires_dist=[f"p{n + 1}"] if n < 5 else [])
+    recorder = _Recorder()
+    monkeypatch.setattr(cli, "_progress", lambda args: recorder)
+    code, out, _ = selmirror(capsys, fake_index, tmp_path / "m", "p0", "--processes", "0")
+    assert code == 0
+    size = sum(len(f.content) for f in fake_index.files())
+    assert recorder.total == size
+    assert recorder.before + recorder.after == size
+    assert f"6 downloaded ({size / 1000:.1f} kB)" in out
