@@ -308,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--report", metavar="FILE|-", help="write a JSON report ('-': stdout)")
     out.add_argument(
+        "--report-detail",
+        choices=("brief", "full"),
+        default="brief",
+        help="brief: what was chosen, kept and skipped among chosen versions, counts by "
+        "reason (default); full: also every file of every version not chosen",
+    )
+    out.add_argument(
         "--ignore-errors", action="store_true", help="go on past failures (still exits non-zero)"
     )
     out.add_argument(
@@ -455,7 +462,7 @@ def _said(exc: SelmirrorError) -> int:
 def _write_report(where: str | None, document: dict[str, Any], out: TextIO) -> None:
     """``--report``: to stdout for ``-``, else to that file (replacing the last run's)."""
     if where == "-":
-        print(report.dumps(document), file=out)
+        print(report.dumps(document, indent=2 if out.isatty() else None), file=out)
     elif where:
         try:
             atomic_write(Path(where), report.dumps(document).encode())
@@ -478,13 +485,19 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
             mirror.run(reqs, client, options, _progress(args), result)
     except SelmirrorError as exc:
         # a failed run still writes its report, so the last run's never stands for this one
-        document = report.failed(exc) if result is None else report.build(result, tuple(indexes))
+        document = (
+            report.failed(exc)
+            if result is None
+            else report.build(result, tuple(indexes), full=args.report_detail == "full")
+        )
         with contextlib.suppress(SelmirrorError):  # the run's own error is the one to tell
             if args.report == "-" or _problem(Path(args.report or "")) is None:
                 _write_report(args.report, document, out)
         raise
     lines = report.summary(result)
-    _write_report(args.report, report.build(result, tuple(indexes)), out)
+    _write_report(
+        args.report, report.build(result, tuple(indexes), full=args.report_detail == "full"), out
+    )
     if args.report == "-":
         for line in lines:
             print(line, file=sys.stderr)

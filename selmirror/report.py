@@ -41,9 +41,11 @@ def counts(result: RunResult) -> dict[str, Any]:
     }
 
 
-def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
+def build(result: RunResult, indexes: tuple[str, ...], *, full: bool = False) -> dict[str, Any]:
     """The ``--report`` document: inputs; per target what was resolved and why; per project
-    the files with their status, and every rejected file with its reason; every error."""
+    the files with their status, the files of chosen versions not kept with their reasons,
+    and counts by reason; every error. ``full`` also lists every file of every version not
+    chosen (99% of a report otherwise: thousands of lines a night)."""
     reqs = result.requirements
     options = result.options
     projects: dict[str, Any] = {}
@@ -81,10 +83,11 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
                 ),
                 *(
                     {"filename": n, "category": "version", "reason": f"{n}: version {v} not chosen"}
-                    for v, names in selection.unchosen
+                    for v, names in (selection.unchosen if full else ())
                     for n in names
                 ),
             ],
+            "skipped": dict(selection.counts().most_common()),
         }
     targets = [
         {
@@ -124,6 +127,7 @@ def build(result: RunResult, indexes: tuple[str, ...]) -> dict[str, Any]:
             "source_only": options.policy.source_only,
             "prereleases": options.policy.prereleases,
             "latest": options.policy.latest,
+            "report_detail": "full" if full else "brief",
         },
         "targets": targets,
         "pruned": list(result.pruned),
@@ -151,9 +155,10 @@ def unknown_dependencies(result: RunResult) -> dict[str, str]:
     return dict(sorted({k: v for r in result.resolutions for k, v in r.unknown.items()}.items()))
 
 
-def dumps(document: dict[str, Any]) -> str:
-    # no indent: json's C encoder (W3's report lists 68,000 rejected files; 0.5 s with indent)
-    return json.dumps(document)
+def dumps(document: dict[str, Any], *, indent: int | None = None) -> str:
+    # no indent by default: json's C encoder (a full W3 report lists 68,000 rejected files;
+    # 0.5 s with indent); for a person at a terminal, indented
+    return json.dumps(document, indent=indent)
 
 
 def _size(n: int) -> str:
