@@ -2,6 +2,10 @@
 
 Each parses its own arguments and prints its results; errors are raised for the CLI's one
 ``error:`` line. ``mirror``, ``sync`` and ``prune`` share the mirror's options (cli.py).
+
+Every command but a plain ``verify`` first puts right what a killed run left (a pending
+removal, temp files). An :class:`OSError` that escapes a command (a full disk, a read-only
+file system) is an :class:`OutputError` naming the path, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from packaging.utils import NormalizedName
 
 from selmirror import bundle, indexer, upstream, verify
 from selmirror.download import Job, fetch_verified
-from selmirror.errors import InputError, IntegrityError, SelmirrorError
-from selmirror.folder import MirrorFolder
+from selmirror.errors import InputError, IntegrityError, OutputError, SelmirrorError
+from selmirror.folder import MirrorFolder, atomic_write
 from selmirror.metadata import BadDistribution, wheel_metadata
 
 log = logging.getLogger("selmirror")
@@ -83,34 +87,46 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.command != "import" and not folder.root.is_dir():
         raise InputError(f"no mirror at {folder.root}")
     with folder.lock(args.lock_timeout):
-        if args.command == "verify":
-            return _verify(folder, args, out)
-        if args.command == "index":
-            done = indexer.index(folder, full=args.full)
-            print(
-                f"{len(done.scanned)} project folder(s) read, {done.hashed} file(s) hashed, "
-                f"{len(done.rewritten)} page(s) rewritten",
-                file=out,
-            )
-            return 0
-        if args.command == "export":
-            made = bundle.export(folder, args.output, full=args.full)
-            print(f"{args.output}: {len(made.files)} file(s), {made.bytes / 1e6:.1f} MB", file=out)
-            return 0
-        folder.clean_stale_temps()
-        merged = bundle.import_bundle(args.bundle, folder)
+        try:
+            return _run_locked(folder, args, out)
+        except OSError as exc:
+            where = exc.filename or folder.root
+            raise OutputError(f"{args.command}: cannot use {where}: {exc.strerror}") from None
+
+
+def _run_locked(folder: MirrorFolder, args: argparse.Namespace, out: TextIO) -> int:
+    if args.command == "verify":
+        return _verify(folder, args, out)
+    folder.clean_stale_temps()  # and finishes a removal a killed run left
+    if args.command == "index":
+        done = indexer.index(folder, full=args.full)
+        for line in done.refused:
+            print(line, file=out)
         print(
-            f"{args.bundle}: {len(merged.added)} file(s) in, {len(merged.pages)} page(s), "
-            f"{len(merged.removed)} file(s) removed",
+            f"{len(done.scanned)} project folder(s) read, {done.hashed} file(s) hashed, "
+            f"{len(done.rewritten)} page(s) rewritten"
+            + (f", {len(done.refused)} refused" if done.refused else ""),
             file=out,
         )
         return 0
+    if args.command == "export":
+        made = bundle.export(folder, args.output, full=args.full)
+        print(f"{args.output}: {len(made.files)} file(s), {made.bytes / 1e6:.1f} MB", file=out)
+        return 0
+    merged = bundle.import_bundle(args.bundle, folder)
+    print(
+        f"{args.bundle}: {len(merged.added)} file(s) in, {len(merged.pages)} page(s), "
+        f"{len(merged.removed)} file(s) removed",
+        file=out,
+    )
+    return 0
 
 
 def _verify(folder: MirrorFolder, args: argparse.Namespace, out: TextIO) -> int:
     problems = verify.verify(folder)
     if problems and args.repair:
-        _repair(folder, problems, args)
+        folder.clean_stale_temps()  # and finishes a removal a killed run left
+        _repair(folder, verify.verify(folder), args)
         problems = verify.verify(folder)
     for problem in problems:
         print(problem, file=out)
@@ -124,7 +140,8 @@ def _repair(
     folder: MirrorFolder, problems: Sequence[verify.Problem], args: argparse.Namespace
 ) -> None:
     """Delete temp files, re-fetch broken files (only if upstream still has the very same
-    bytes), re-extract sidecars, then re-index the projects touched."""
+    bytes), re-extract sidecars from their wheels, then re-index (which re-reads every
+    sidecar, so a re-extracted one gets its new hash on the pages)."""
     client = upstream.Upstream(upstream.make_session(4), [args.index], timeout=args.timeout)
     touched = set()
     for problem in problems:
@@ -159,7 +176,8 @@ def _refetch(folder: MirrorFolder, client: upstream.Upstream, problem: verify.Pr
             data = wheel_metadata(path, record.filename)
         except BadDistribution as exc:
             raise IntegrityError(str(exc)) from None
-        path.with_name(path.name + ".metadata").write_bytes(data)
+        atomic_write(path.with_name(path.name + ".metadata"), data)
+        log.info("re-extracted %s/%s.metadata from the wheel", record.project, record.filename)
         return
     page, _ = client.project_page(record.project)
     fresh = page.find(record.filename)

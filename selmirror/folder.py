@@ -47,13 +47,13 @@ def _current_umask() -> int:
 _FILE_MODE = 0o666 & ~_current_umask()  # read once, at import: os.umask is process-wide
 
 
-def temp_file(folder: Path) -> tuple[int, str]:
+def temp_file(folder: Path, *, prefix: str = TMP_PREFIX) -> tuple[int, str]:
     """A new temp file in ``folder`` with the mode a plain ``open()`` would give.
 
     ``mkstemp`` makes it 0600; a web server running as another user could not read the
     mirror.
     """
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=TMP_PREFIX)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix)
     if hasattr(os, "fchmod"):
         os.fchmod(fd, _FILE_MODE)
     return fd, tmp
@@ -180,7 +180,11 @@ class MirrorFolder:
             time.sleep(0.2)
 
     def clean_stale_temps(self) -> int:
-        """Remove temp files a killed run left behind (only call while holding the lock)."""
+        """Put right what a killed run left behind (only call while holding the lock): finish
+        its pending removal (see :mod:`selmirror.prune`), then remove its temp files."""
+        from selmirror import prune  # prune writes pages, which needs this module
+
+        prune.finish(self)
         removed = 0
         for folder in (self.root, *self._project_dirs()):
             for path in folder.glob(TMP_PREFIX + "*"):

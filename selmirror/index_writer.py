@@ -8,17 +8,21 @@ behind any web server and under any URL prefix. Everything upstream-controlled i
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Collection, Iterable, Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from packaging.utils import NormalizedName
+from packaging.utils import NormalizedName, canonicalize_name
 
+from selmirror.errors import OutputError
 from selmirror.folder import HTML_PAGE, JSON_PAGE, MirrorFolder, atomic_write
 from selmirror.models import DistFile
 
+log = logging.getLogger(__name__)
 API_VERSION = "1.1"
 _HEAD = '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
 
@@ -105,7 +109,10 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
             return False
     except OSError:
         pass
-    atomic_write(path, data)
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     return True
 
 
@@ -119,7 +126,30 @@ def write_project(folder: MirrorFolder, name: NormalizedName, files: Sequence[Di
 
 def write_root(folder: MirrorFolder, *, exclude: Collection[str] = ()) -> bool:
     """Write the root pages listing every project folder that has a page (but ``exclude``:
-    folders about to go)."""
+    folders about to go). A symlinked project folder is left out, with a warning: the
+    mirror is one tree, which export carries and import rebuilds whole."""
+    for name in symlinked_projects(folder):
+        log.warning(
+            "%s is a symlink: left out of the root page and of exports; "
+            "move the folder itself into %s",
+            folder.project_dir(name),
+            folder.root,
+        )
     names = [n for n in folder.projects() if n not in exclude]
     changed = _write_if_changed(folder.root / JSON_PAGE, render_root_json(names))
     return _write_if_changed(folder.root / HTML_PAGE, render_root_html(names)) or changed
+
+
+def symlinked_projects(folder: MirrorFolder) -> list[NormalizedName]:
+    """Symlinks in the root, named like a project, to a folder: never part of the mirror."""
+    try:
+        with os.scandir(folder.root) as entries:
+            return sorted(
+                NormalizedName(e.name)
+                for e in entries
+                if e.is_symlink() and e.is_dir() and canonicalize_name(e.name) == e.name
+            )
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise OutputError(f"cannot read {folder.root}: {exc.strerror}") from None

@@ -6,6 +6,10 @@ and the ``.metadata`` sidecar from the wheel's METADATA or a trustworthy sdist P
 hash computed once. A file the page already records with the same size keeps its record (no
 re-hash). Only project folders that changed since the last index are read: a folder's
 mtime changes when a file is added, removed or renamed in it.
+
+What is left out is said, once per folder read, in :attr:`IndexResult.refused`: a file whose
+name differs only in case from one listed (see :mod:`selmirror.localfiles`), and a
+symlinked project folder (the mirror is one tree: export carries it, import rebuilds it).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from selmirror import localfiles
+from selmirror import hashes, localfiles
+from selmirror.errors import OutputError
 from selmirror.folder import HTML_PAGE, TMP_PREFIX, MirrorFolder, atomic_write
 from selmirror.index_writer import write_project, write_root
 from selmirror.models import DistFile
@@ -34,17 +39,35 @@ class IndexResult:
     rewritten: list[NormalizedName] = field(default_factory=list)
     hashed: int = 0
     root_rewritten: bool = False
+    refused: list[str] = field(default_factory=list)  # "<path>: <reason>", one per line
 
 
 def index(folder: MirrorFolder, *, full: bool = False, rewrite: bool = False) -> IndexResult:
     """Bring every project page in line with its folder; ``full`` reads every folder, and
-    ``rewrite`` renders every page even when its records did not change (``verify
-    --repair``: the HTML twin may be the broken one)."""
+    ``rewrite`` renders every page even when its records did not change, and re-reads every
+    ``.metadata`` sidecar (``verify --repair``: the HTML twin or a sidecar may be broken)."""
+    try:
+        return _index(folder, full=full, rewrite=rewrite)
+    except OSError as exc:
+        raise OutputError(f"cannot index {exc.filename or folder.root}: {exc.strerror}") from None
+
+
+def _index(folder: MirrorFolder, *, full: bool, rewrite: bool) -> IndexResult:
     result = IndexResult()
     seen = {} if full else _load_state(folder.root)
     now: dict[str, int] = {}
     with os.scandir(folder.root) as entries:
         for entry in entries:
+            if (
+                entry.is_symlink()
+                and entry.is_dir()
+                and canonicalize_name(entry.name) == entry.name
+            ):
+                result.refused.append(
+                    f"{entry.name}: refused, a symlinked project folder; "
+                    "move the folder itself into the mirror"
+                )
+                continue
             if not entry.is_dir(follow_symlinks=False) or entry.name in (STATE_DIR,):
                 continue
             if entry.name.startswith(TMP_PREFIX) or entry.name.startswith("."):
@@ -76,15 +99,26 @@ def _reindex(
     directory = folder.project_dir(name)
     records = folder.recorded(name)
     listing: dict[str, DistFile] = {}
-    for filename, record in records.items():
+    first: dict[str, str] = {}  # casefolded name -> the name listed
+    clashing: set[str] = set()
+    for filename, record in sorted(records.items()):
         try:
             size = (directory / filename).stat().st_size
         except FileNotFoundError:
             continue  # gone from the folder: gone from the page
-        if record.size == size and (record.kind != "wheel" or _sidecar_ok(directory, record)):
+        if (kept := first.setdefault(filename.casefold(), filename)) != filename:
+            clash = localfiles.case_clash(name, filename, kept)
+            log.warning("%s/%s", name, clash.reason)
+            result.refused.append(f"{name}/{clash.reason}")
+            clashing.add(filename)
+            continue
+        sidecar_ok = record.kind != "wheel" or _sidecar_ok(directory, record, read=rewrite)
+        if record.size == size and sidecar_ok:
             listing[filename] = record  # recorded and unchanged in size: no re-hash
     base = directory.resolve().as_uri() + "/"
-    for path in localfiles.candidates(directory, set(listing)):
+    paths, refused = localfiles.scan(directory, set(listing) | clashing)
+    result.refused += [f"{name}/{r.reason}" for r in refused]
+    for path in paths:
         found = localfiles.record_from_disk(path, name, page_url=base)
         if found is not None:
             old = records.get(found.filename)
@@ -97,10 +131,19 @@ def _reindex(
     return write_project(folder, name, list(listing.values()))
 
 
-def _sidecar_ok(directory: Path, record: DistFile) -> bool:
-    if not (record.core_metadata or {}).get("sha256"):
+def _sidecar_ok(directory: Path, record: DistFile, *, read: bool) -> bool:
+    """Whether the wheel's ``.metadata`` sidecar is there (and, if ``read``, has the hash
+    the page records: ``verify --repair`` may have re-extracted it)."""
+    expected = (record.core_metadata or {}).get("sha256")
+    if not expected:
         return True
-    return (directory / (record.filename + ".metadata")).is_file()
+    sidecar = directory / (record.filename + ".metadata")
+    if not read:
+        return sidecar.is_file()
+    try:
+        return hashes.file_digest(sidecar, ("sha256",))["sha256"] == expected
+    except FileNotFoundError:
+        return False
 
 
 def _keep_facts(old: DistFile, new: DistFile) -> DistFile:
@@ -123,5 +166,9 @@ def _load_state(root: Path) -> dict[str, int]:
 
 
 def _save_state(root: Path, state: dict[str, int]) -> None:
-    (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    atomic_write(root / STATE_DIR / STATE_FILE, json.dumps(state).encode(), sync=False)
+    path = root / STATE_DIR / STATE_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, json.dumps(state).encode(), sync=False)
+    except OSError as exc:
+        raise OutputError(f"cannot write {exc.filename or path}: {exc.strerror}") from None

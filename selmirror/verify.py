@@ -1,6 +1,11 @@
 """Check a mirror offline: every page parses and agrees with its twin, every file a page
 lists is there with its recorded size and sha256, every ``.metadata`` matches its recorded
-hash, and nothing lies around that should not (temp files, orphans)."""
+hash and is the METADATA of the wheel beside it, no removal was left half done, and nothing
+lies around that should not (temp files, orphans, symlinked project folders).
+
+A file that cannot be read is an :class:`OutputError` naming it, not a problem line: the
+check could not be made.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,10 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from selmirror import hashes
-from selmirror.errors import UpstreamError
+from selmirror import hashes, prune
+from selmirror.errors import OutputError, UpstreamError
 from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder
+from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.pages import parse_html_page, parse_json_page
 from selmirror.state import STATE_DIR
@@ -28,7 +34,8 @@ class Problem:
 
     path: str
     message: str
-    kind: str  # "page", "missing", "size", "hash", "metadata", "temp", "orphan"
+    # "page", "missing", "size", "hash", "metadata", "temp", "orphan", "pending", "symlink"
+    kind: str
     project: str | None = None
     filename: str | None = None
 
@@ -38,10 +45,25 @@ class Problem:
 
 def verify(folder: MirrorFolder) -> list[Problem]:
     """Every problem found, sorted by path."""
+    try:
+        return _verify(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot read {exc.filename or folder.root}: {exc.strerror}") from None
+
+
+def _verify(folder: MirrorFolder) -> list[Problem]:
     problems = list(_root(folder))
+    if (removals := prune.pending(folder)) is not None:
+        count = sum(len(files) for files in removals.values())
+        where = f"{STATE_DIR}/{prune.PENDING}"
+        what = f"an interrupted prune or import: {count} file(s) still to remove"
+        problems.append(Problem(where, what, "pending"))
     for directory in sorted(folder.root.iterdir()) if folder.root.is_dir() else []:
         if directory.name.startswith(TMP_PREFIX):
             problems.append(Problem(directory.name, "temporary file of an interrupted run", "temp"))
+        elif directory.is_symlink() and directory.is_dir():
+            what = "a symlinked project folder: not on the root page, not exported"
+            problems.append(Problem(directory.name, what, "symlink"))
         elif directory.is_dir() and directory.name != STATE_DIR:
             problems += _project(folder, directory)
     return sorted(problems, key=lambda p: p.path)
@@ -120,12 +142,15 @@ def _project(folder: MirrorFolder, directory: Path) -> list[Problem]:
     for record in records.values():
         problems += _file(directory, name, record)
     listed = set(records) | {f + ".metadata" for f in records} | PAGES
+    folded = {f.casefold(): f for f in listed}
     for path in sorted(directory.iterdir()):
         where = f"{name}/{path.name}"
         if path.name.startswith(TMP_PREFIX):
             problems.append(Problem(where, "temporary file of an interrupted run", "temp", name))
         elif path.name not in listed:
             what = "orphan .metadata file" if path.name.endswith(".metadata") else "not on the page"
+            if (twin := folded.get(path.name.casefold())) is not None:
+                what = f"not on the page: its name differs only in case from {twin}"
             problems.append(Problem(where, what, "orphan", name, path.name))
     return problems
 
@@ -153,10 +178,10 @@ def _file(directory: Path, name: str, record: DistFile) -> list[Problem]:
         return []
     sidecar = path.with_name(path.name + ".metadata")
     try:
-        actual = hashlib.sha256(sidecar.read_bytes()).hexdigest()
+        data = sidecar.read_bytes()
     except FileNotFoundError:
         return [Problem(where + ".metadata", "missing", "metadata", name, record.filename)]
-    if actual != expected:
+    if (actual := hashlib.sha256(data).hexdigest()) != expected:
         return [
             Problem(
                 where + ".metadata",
@@ -166,4 +191,22 @@ def _file(directory: Path, name: str, record: DistFile) -> list[Problem]:
                 record.filename,
             )
         ]
-    return []
+    return _sidecar_is_the_wheels(path, data, name, record)
+
+
+def _sidecar_is_the_wheels(wheel: Path, data: bytes, name: str, record: DistFile) -> list[Problem]:
+    """A sidecar must be the METADATA of the very wheel beside it.
+
+    Its hash on the page proves only that the page and the sidecar were written together: a
+    run killed after a wheel's bytes changed under the same name (upstream replaced it) and
+    before its sidecar was rewritten leaves the old sidecar, and every later run keeps it.
+    """
+    where = f"{name}/{record.filename}.metadata"
+    try:
+        own = wheel_metadata(wheel, record.filename)
+    except BadDistribution as exc:
+        return [Problem(where, f"cannot be checked: {exc}", "metadata", name, record.filename)]
+    if data == own:
+        return []
+    what = "not the METADATA of the wheel beside it (stale, or upstream's differs)"
+    return [Problem(where, what, "metadata", name, record.filename)]

@@ -46,7 +46,7 @@ def test_a_failing_index_is_one_line_after_its_retries(
 ) -> None:
     fake_index.add_wheel("alpha", "1.0")
     fake_index.page_status["alpha"] = 503
-    code = main(["alpha", "--index", fake_index.url, "--local-folder", str(tmp_path / "m")])
+    code = main(["alpha", "--index", fake_index.url, "--local-folder", str(tmp_path / "m"), "-q"])
     err = capsys.readouterr().err
     assert code == 3
     assert err.splitlines() == [
