@@ -41,7 +41,6 @@ from selmirror.upstream import (
     Upstream,
     check_status,
     chunks,
-    read_body,
 )
 from selmirror.urls import redact
 
@@ -49,7 +48,6 @@ log = logging.getLogger(__name__)
 
 Status = Literal["downloaded", "present", "failed", "cancelled", "planned"]
 CHUNK = 1 << 20  # large reads: fewer system calls and Python iterations per file
-MAX_METADATA_BYTES = 10 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +163,7 @@ class Downloader:
                 origin="upstream",
                 hashes={"sha256": digests["sha256"]},
                 size=target.stat().st_size,
-                core_metadata=self._sidecar(job, target, fetched),
+                core_metadata=self._sidecar(job, target, fetched, digests["sha256"]),
             )
         except SelmirrorError as exc:
             return Outcome(job=job, status="failed", error=exc)
@@ -206,13 +204,15 @@ class Downloader:
         log.warning("%s: the copy in the mirror does not match upstream; fetching again", dest)
         return None
 
-    def _sidecar(self, job: Job, dest: Path, fetched: Fetched | None) -> dict[str, str] | None:
+    def _sidecar(
+        self, job: Job, dest: Path, fetched: Fetched | None, sha256: str
+    ) -> dict[str, str] | None:
         """Put ``<wheel>.metadata`` beside a wheel; return its hashes for the pages.
 
-        Upstream's PEP 658 file is used when advertised and hash-verified. The wheel's own
-        METADATA is read first: when it hashes to the advertised value it *is* that file,
-        and no request is needed. A file that was in place (not ``fetched``) keeps the
-        sidecar the mirror recorded for it, if it is still there.
+        It is always the wheel's own METADATA, byte for byte: pip 26.2 refuses a sidecar
+        that disagrees with the wheel, so an upstream ``.metadata`` that differs is not
+        copied (a warning says so). A file that was in place keeps the sidecar the mirror
+        recorded for it, if it is still there and recorded for these very bytes.
         """
         f = job.file
         if f.kind != "wheel":
@@ -222,6 +222,7 @@ class Downloader:
         if (
             fetched is None
             and rec
+            and rec.sha256 == sha256
             and rec.core_metadata
             and "sha256" in rec.core_metadata
             and path.exists()
@@ -236,30 +237,13 @@ class Downloader:
             return None
         advertised = hashes.strongest(f.core_metadata or {})
         if advertised and hashlib.new(advertised[0], data).hexdigest() != advertised[1]:
-            data = self._upstream_metadata(f, advertised) or data
+            log.warning(
+                "%s: upstream's .metadata is not the wheel's own METADATA; the mirror serves "
+                "the wheel's",
+                f.filename,
+            )
         atomic_write(path, data, sync=False)  # made durable with the wheel, before the pages
         return {"sha256": hashlib.sha256(data).hexdigest()}
-
-    def _upstream_metadata(self, f: DistFile, advertised: tuple[str, str]) -> bytes | None:
-        url = f.url + ".metadata"
-
-        def attempt() -> bytes:
-            with self.upstream.session.get(
-                url, timeout=self.upstream.timeout, stream=True
-            ) as response:
-                check_status(response, url)
-                return read_body(response, url, self.upstream.timeout, MAX_METADATA_BYTES)
-
-        try:
-            data = self.upstream.call(url, attempt)
-        except UpstreamError as exc:
-            log.warning("%s: %s; using the wheel's own METADATA", f.filename, exc)
-            return None
-        if hashlib.new(advertised[0], data).hexdigest() != advertised[1]:
-            log.warning("%s.metadata fails its hash; using the wheel's own METADATA", f.filename)
-            return None
-        log.warning("%s: upstream .metadata differs from the wheel's METADATA", f.filename)
-        return data
 
 
 def staging(dest: Path) -> Path:

@@ -32,6 +32,7 @@ from selmirror.filter import Policy, installs, suits
 from selmirror.folder import MirrorFolder
 from selmirror.lazywheel import RangeNotSupported, remote_wheel_metadata
 from selmirror.metadata import (
+    MAX_METADATA_BYTES,
     BadDistribution,
     CoreMetadata,
     parse_core_metadata,
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 K = TypeVar("K")
 SMALL_WHEEL = 512 << 10  # below this a whole download beats two range requests
-MAX_METADATA_BYTES = 10 << 20
 
 
 class Repository:

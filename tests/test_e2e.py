@@ -518,17 +518,20 @@ def test_requirements_file_with_hashes(
     ) in err
 
 
-def test_upstream_metadata_file_is_used_when_it_differs_from_the_wheel(
+def test_the_sidecar_is_the_wheels_own_metadata_whatever_upstream_serves(
     fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """pip 26.2 refuses a .metadata that disagrees with its wheel: serve the wheel's."""
     f = fake_index.add_wheel("alpha", "1.0")
     assert f.metadata is not None
+    own = f.metadata
     f.metadata = f.metadata + b"X-Extra: upstream rewrote me\n"  # served and advertised
     mirror = tmp_path / "m"
     code, _, err = selmirror(capsys, fake_index, mirror, "alpha")
     assert code == 0, err
-    assert (mirror / "alpha" / (f.filename + ".metadata")).read_bytes() == f.metadata
-    assert "differs from the wheel's METADATA" in err
+    assert (mirror / "alpha" / (f.filename + ".metadata")).read_bytes() == own
+    assert "upstream's .metadata is not the wheel's own METADATA" in err
+    assert pip_install_dry_run(mirror, ["alpha"], tmp_path).returncode == 0
 
 
 def test_lying_metadata_hash_falls_back_to_the_wheel(
@@ -539,7 +542,7 @@ def test_lying_metadata_hash_falls_back_to_the_wheel(
     code, _, err = selmirror(capsys, fake_index, mirror, "alpha")
     assert code == 0, err
     assert (mirror / "alpha" / (f.filename + ".metadata")).read_bytes() == f.metadata
-    assert "fails its hash" in err
+    assert "not the wheel's own METADATA" in err
 
 
 @pytest.mark.parametrize(
