@@ -171,6 +171,7 @@ def select(
     by_label = {t.label: t for t in targets}
     wanted = {v for versions in chosen.values() for v in versions}
     kept: list[DistFile] = []
+    folded: dict[str, str] = {}  # kept names, case-folded
     rejected: list[Rejected] = []
     unchosen: list[tuple[Version, tuple[str, ...]]] = []
     for version in page.versions():
@@ -186,8 +187,12 @@ def select(
         rejected += page.rejected_of(version)
         for f in page.files_of(version):
             rule = _file_rule(f, chosen, by_label, policy, all_files, yanked_ok, allowed_hashes)
+            if rule is None and (twin := folded.get(f.filename.casefold())) is not None:
+                # one of them would overwrite the other on a case-insensitive file system
+                rule = "case-clash", f"{f.filename}: differs from {twin} only by case"
             if rule is None:
                 kept.append(f)
+                folded[f.filename.casefold()] = f.filename
             else:
                 category, reason = rule
                 rejected.append(

@@ -144,3 +144,15 @@ def test_an_sdist_when_no_wheel_suits_and_nothing_when_binary_only() -> None:
     assert installs(files, target, Policy(binary_only=True)) is None
     old = _files(_file("foo-1.0.tar.gz", requires_python="<3"))
     assert installs(old, target, Policy()) is None
+
+
+def test_names_differing_only_by_case_keep_the_first() -> None:
+    page = ProjectPage(
+        name=FOO,
+        url="https://x.example/simple/foo/",
+        entries=(_file("Foo-1.0.tar.gz"), _file("foo-1.0.tar.gz")),
+    )
+    sel = select(page, {"cp312-win_amd64": {V1}}, make_targets(["win_amd64"], ["3.12"]), Policy())
+    assert [f.filename for f in sel.kept] == ["Foo-1.0.tar.gz"]
+    (clash,) = sel.rejected
+    assert (clash.filename, clash.category) == ("foo-1.0.tar.gz", "case-clash")
