@@ -283,12 +283,12 @@ def test_prune_killed_at_every_step_never_lists_a_missing_file_and_the_next_run_
 # -- 3. a stale .metadata sidecar ----------------------------------------------------------
 
 
-def test_verify_finds_a_sidecar_left_stale_by_a_replaced_wheel_and_repair_mends_it(
+def test_a_sidecar_left_stale_by_a_replaced_wheel_is_mended_by_the_next_sync(
     fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Upstream replaces a wheel's bytes under the same name; a sync is killed after the new
-    wheel took its place and before its sidecar was rewritten. The next sync keeps the old
-    sidecar (and its hash on the pages): only a look inside the wheel shows it is stale."""
+    wheel took its place and before its sidecar was rewritten. The next sync sees the sidecar
+    was recorded for other bytes and extracts it again."""
     served = fake_index.add_wheel("lib", "1.0")
     mirror = tmp_path / "m"
     sync = ["sync", "lib", *TARGET, "--index", fake_index.url, "--local-folder", str(mirror)]
@@ -305,7 +305,34 @@ def test_verify_finds_a_sidecar_left_stale_by_a_replaced_wheel_and_repair_mends_
     assert run(capsys, *sync)[0] == 0
     page = json.loads((mirror / "lib" / JSON_PAGE).read_text())
     assert page["files"][0]["hashes"]["sha256"] == hashlib.sha256(content).hexdigest()
-    assert sidecar.read_bytes() == old_metadata  # stale for good
+    assert sidecar.read_bytes() == metadata
+    assert page["files"][0]["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
+    assert run(capsys, "verify", "--local-folder", str(mirror))[0] == 0
+
+
+def test_verify_finds_a_sidecar_that_is_not_its_wheels_metadata_and_repair_mends_it(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sidecar whose page hash matches it, but which is not the METADATA inside the wheel
+    (an older selmirror copied upstream's PEP 658 file): only a look inside the wheel shows
+    it."""
+    served = fake_index.add_wheel("lib", "1.0", requires_python=">=3.8")
+    filename = served.filename
+    metadata = served.metadata
+    assert metadata is not None
+    mirror = tmp_path / "m"
+    sync = ["sync", "lib", *TARGET, "--index", fake_index.url, "--local-folder", str(mirror)]
+    assert run(capsys, *sync)[0] == 0
+    sidecar = mirror / "lib" / (filename + ".metadata")
+    stale = b"Metadata-Version: 2.1\nName: lib\nVersion: 1.0\n"
+    sidecar.write_bytes(stale)
+    for name in (JSON_PAGE, HTML_PAGE):
+        page_path = mirror / "lib" / name
+        page_path.write_text(
+            page_path.read_text().replace(
+                hashlib.sha256(metadata).hexdigest(), hashlib.sha256(stale).hexdigest()
+            )
+        )
 
     code, out, _ = run(capsys, "verify", "--local-folder", str(mirror))
     assert code == 4
