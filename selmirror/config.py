@@ -10,6 +10,7 @@ options override the file.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; /dev/zero never ends
 PATH_KEYS = {"local_folder", "report"}
 FILE_LIST_KEYS = {"requirement", "constraint"}
 NOT_IN_CONFIG = {"help", "version", "config", "inputs"}
@@ -47,14 +49,17 @@ def _options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
 
 def load(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """Read ``path``; return argparse destinations -> values (paths made absolute)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read config file {path}: {exc.strerror}") from None
+    text = _read(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: {exc}") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise InputError(f"{path}: nested too deeply") from None
+    except ValueError:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
+        long = re.search(r"[0-9_]{4000}", text)
+        line = text.count("\n", 0, long.start()) + 1 if long else "?"
+        raise InputError(f"{path}:{line}: a number too long to read") from None
     options = _options(parser)
     base = path.parent
     values: dict[str, Any] = {}
@@ -74,12 +79,43 @@ def load(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
     return values
 
 
+def _read(path: Path) -> str:
+    """The text of the config file, at most ``MAX_CONFIG_BYTES`` of it."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:  # IsADirectoryError too
+        raise InputError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise InputError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{path}:{line}: not UTF-8 (byte {exc.start}: {exc.reason})") from None
+
+
 def _strings(value: object, key: str, where: str) -> list[str]:
     if isinstance(value, str):
-        return [value]
+        return [_text(value, key, where)]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
+        return [_text(v, key, where) for v in value]
     raise InputError(f"{where}: {key} must be a string or a list of strings")
+
+
+def _text(value: str, key: str, where: str) -> str:
+    # TOML can spell a NUL ("\u0000"); no path, URL or requirement holds one, and a path
+    # with one makes every file function raise ValueError
+    if "\x00" in value:
+        raise InputError(f"{where}: {key} holds a NUL character")
+    return value
+
+
+def _whole(value: int, key: str, where: str) -> int:
+    # TOML's hexadecimal integers have no length limit; str() of a huge one raises
+    if value.bit_length() > 63:
+        raise InputError(f"{where}: {key} is too large")
+    return value
 
 
 def _convert(action: argparse.Action, value: object, key: str, where: str, base: Path) -> Any:
@@ -90,7 +126,7 @@ def _convert(action: argparse.Action, value: object, key: str, where: str, base:
     if isinstance(action, argparse._CountAction):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InputError(f"{where}: {key} must be a whole number")
-        return value
+        return _whole(value, key, where)
     if isinstance(action, argparse._AppendAction):
         items = _strings(value, key, where)
         if action.dest in FILE_LIST_KEYS:
@@ -98,6 +134,12 @@ def _convert(action: argparse.Action, value: object, key: str, where: str, base:
         return [_typed(action, item, key, where) for item in items]
     if isinstance(value, (list, dict, bool)):
         raise InputError(f"{where}: {key} takes one value")
+    if isinstance(value, str):
+        _text(value, key, where)
+    elif isinstance(value, int):
+        _whole(value, key, where)
+    elif isinstance(value, float) and not math.isfinite(value):  # TOML spells inf and nan
+        raise InputError(f"{where}: {key} must be a finite number")
     converted = _typed(action, str(value), key, where)
     if action.dest in PATH_KEYS and value != "-":
         return base / Path(str(value))
@@ -110,7 +152,7 @@ def _typed(action: argparse.Action, text: str, key: str, where: str) -> Any:
     try:
         return action.type(text)
     except (argparse.ArgumentTypeError, ValueError) as exc:
-        raise InputError(f"{where}: {key} = {text!r}: {exc or 'invalid value'}") from None
+        raise InputError(f"{where}: {key} = {text[:80]!r}: {exc or 'invalid value'}") from None
 
 
 def merge(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from bisect import bisect_right
+from typing import IO, cast
 
 from selmirror.errors import UpstreamError
 from selmirror.metadata import BadDistribution, wheel_metadata
@@ -19,7 +20,10 @@ from selmirror.urls import redact
 TAIL = 1 << 16
 MIN_FETCH = 1 << 15
 MAX_FETCHES = 8
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+# All the bytes one wheel's METADATA may take by range: the central directory of a wheel of
+# 100,000 files is 15 MB; a file that says it needs more is refused, never buffered.
+MAX_RANGE_BYTES = 64 << 20
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19})")
 
 
 class RangeNotSupported(Exception):
@@ -27,7 +31,12 @@ class RangeNotSupported(Exception):
 
 
 class _RemoteFile(io.RawIOBase):
-    """A read-only, seekable view of a remote file that fetches what is read, by range."""
+    """A read-only, seekable view of a remote file that fetches what is read, by range.
+
+    Every answer must be the range asked for, or a part of it: a server that sends more
+    than was asked (a 200 with the whole file, a Content-Range wider than the request)
+    is not read on; nor is a file whose reading would fetch more than ``MAX_RANGE_BYTES``.
+    """
 
     def __init__(self, upstream: Upstream, url: str) -> None:
         super().__init__()
@@ -36,14 +45,20 @@ class _RemoteFile(io.RawIOBase):
         self.size = 0
         self.position = 0
         self.fetches = 0
+        self.fetched = 0
         self._starts: list[int] = []
         self._chunks: list[bytes] = []
-        self._get(f"bytes=-{TAIL}")
+        self._get(None, TAIL)
 
-    def _get(self, byte_range: str) -> None:
+    def _get(self, first: int | None, length: int) -> None:
+        """Fetch ``length`` bytes from ``first``, or the last ``length`` if it is ``None``."""
+        where = redact(self.url)
         self.fetches += 1
         if self.fetches > MAX_FETCHES:
-            raise UpstreamError(f"too many range requests for {redact(self.url)}")
+            raise UpstreamError(f"too many range requests for {where}")
+        if self.fetched + length > MAX_RANGE_BYTES:
+            raise self._too_much()
+        byte_range = f"bytes=-{length}" if first is None else f"bytes={first}-{first + length - 1}"
 
         def attempt() -> tuple[int, int, bytes]:
             headers = {"Range": byte_range, "Accept-Encoding": "identity"}
@@ -51,22 +66,37 @@ class _RemoteFile(io.RawIOBase):
                 self.url, headers=headers, timeout=self.upstream.timeout, stream=True
             ) as response:
                 if response.status_code == 200:
-                    raise RangeNotSupported(redact(self.url))
+                    raise RangeNotSupported(where)  # the whole file: not read
                 check_status(response, self.url)
-                match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+                content_range = response.headers.get("Content-Range", "")
+                match = _CONTENT_RANGE.fullmatch(content_range)
                 if response.status_code != 206 or match is None:
-                    raise RangeNotSupported(redact(self.url))
+                    raise RangeNotSupported(where)
                 start, end, total = (int(g) for g in match.groups())
+                fits = start <= end < total and end - start < length
+                fits = fits and (end == total - 1 if first is None else start == first)
+                fits = fits and (not self.size or total == self.size)
+                if not fits:
+                    raise UpstreamError(
+                        f"{where} answered {byte_range!r} with {content_range[:80]!r}"
+                    )
                 body = response.raw.read(end - start + 1, decode_content=False)
                 if len(body) != end - start + 1:
-                    raise UpstreamError(f"short range response from {redact(self.url)}")
+                    raise UpstreamError(f"short range response from {where}")
                 return start, total, body
 
         start, total, body = self.upstream.call(self.url, attempt)
         self.size = total
+        self.fetched += len(body)
         index = bisect_right(self._starts, start)
         self._starts.insert(index, start)
         self._chunks.insert(index, body)
+
+    def _too_much(self) -> UpstreamError:
+        return UpstreamError(
+            f"reading the metadata of {redact(self.url)} by range would take more than "
+            f"{MAX_RANGE_BYTES >> 20} MiB"
+        )
 
     def _cached(self, start: int, length: int) -> bytes | None:
         index = bisect_right(self._starts, start) - 1
@@ -91,26 +121,43 @@ class _RemoteFile(io.RawIOBase):
         self.position = max(0, base + offset)
         return self.position
 
+    def read(self, size: int | None = -1) -> bytes:
+        """At most ``size`` bytes (all up to the end if negative), refusing a read larger
+        than ``MAX_RANGE_BYTES`` before a buffer of that size is made."""
+        left = max(0, self.size - self.position)
+        wanted = left if size is None or size < 0 else min(size, left)
+        if wanted > MAX_RANGE_BYTES:
+            raise self._too_much()
+        buffer = bytearray(wanted)
+        return bytes(buffer[: self.readinto(buffer)])
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         length = min(len(buffer), self.size - self.position)
         if length <= 0:
             return 0
         data = self._cached(self.position, length)
         if data is None:
-            end = min(self.size, self.position + max(length, MIN_FETCH)) - 1
-            self._get(f"bytes={self.position}-{end}")
+            end = min(self.size, self.position + max(length, MIN_FETCH))
+            self._get(self.position, end - self.position)
             data = self._cached(self.position, length)
-            if data is None:  # pragma: no cover - the fetch covers the read by construction
-                raise UpstreamError(f"range fetch missed for {redact(self.url)}")
+            if data is None:  # the answer was a part of the range asked for
+                raise UpstreamError(f"short range response from {redact(self.url)}")
         buffer[:length] = data
         self.position += length
         return length
 
 
 def remote_wheel_metadata(upstream: Upstream, url: str, filename: str) -> bytes:
-    """The METADATA of the wheel at ``url``; :class:`RangeNotSupported` if ranges are not."""
+    """The METADATA of the wheel at ``url``; :class:`RangeNotSupported` if ranges are not.
+
+    The remote file is read unbuffered: each read asks for its own size, which a buffered
+    reader would allocate before asking.
+    """
     remote = _RemoteFile(upstream, url)
     try:
-        return wheel_metadata(io.BufferedReader(remote, buffer_size=1 << 14), filename)
+        return wheel_metadata(cast(IO[bytes], remote), filename)
     except BadDistribution as exc:
         raise UpstreamError(f"{exc} (read by range from {redact(url)})") from None

@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -24,10 +24,13 @@ from packaging.utils import (
     canonicalize_name,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
+from selmirror.pages import too_long_number, usable_specifier
 from selmirror.sdists import BadSdist, BuildSystem, build_system, read_sdist, sdist_metadata
+from selmirror.zipmember import Member, Unreadable, read_member
 
+log = logging.getLogger(__name__)
 MAX_METADATA_BYTES = 10 << 20
 
 
@@ -39,13 +42,49 @@ def wheel_metadata(source: str | Path | IO[bytes], filename: str) -> bytes:
     """The exact bytes of ``<name>-<version>.dist-info/METADATA`` in the wheel ``filename``.
 
     The ``.dist-info`` folder must belong to the wheel's own project and version, as pip
-    checks; exactly one may exist.
+    checks; exactly one may exist. Whatever the archive holds, a failure is
+    :class:`BadDistribution` (or what reading ``source`` itself raises).
     """
     name, version, _, _ = parse_wheel_filename(filename)
-    if (quick := _metadata_by_search(source, name, version)) is not None:
-        return quick
+    if hasattr(source, "read"):
+        return _wheel_metadata(cast(IO[bytes], source), filename, name, version)
     try:
-        with zipfile.ZipFile(source) as archive:
+        f = open(source, "rb")  # noqa: SIM115 - closed just below
+    except OSError as exc:
+        raise BadDistribution(f"{filename}: not a readable wheel ({exc})") from None
+    with f:
+        return _wheel_metadata(f, filename, name, version)
+
+
+def _wheel_metadata(f: IO[bytes], filename: str, name: NormalizedName, version: Version) -> bytes:
+    if (quick := _metadata_by_search(f, name, version)) is not None:
+        return quick
+    return _read_member(f, _member_by_zipfile(f, filename, name, version), filename)
+
+
+# What reading a hostile archive with zipfile raises, besides BadZipFile: a short read
+# (EOFError, struct.error), a name that is not UTF-8 (UnicodeDecodeError), an offset
+# before the file's start or past what a seek takes (ValueError, OSError, OverflowError),
+# a "version needed to extract" above 6.3 (NotImplementedError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    struct.error,
+    OverflowError,
+    NotImplementedError,
+)
+
+
+def _member_by_zipfile(
+    f: IO[bytes], filename: str, name: NormalizedName, version: Version
+) -> Member:
+    """The METADATA member as zipfile's reading of the central directory finds it; zipfile
+    also reads what the quick search leaves (a comment, data before the archive, zip64)."""
+    try:
+        f.seek(0)
+        with zipfile.ZipFile(f) as archive:
             candidates = [
                 info
                 for info in archive.infolist()
@@ -53,25 +92,19 @@ def wheel_metadata(source: str | Path | IO[bytes], filename: str) -> bytes:
                 and info.filename.endswith(".dist-info/METADATA")
                 and _dist_info_matches(info.filename.split("/")[0], name, version)
             ]
-            if len(candidates) != 1:
-                found = "no" if not candidates else "several"
-                raise BadDistribution(f"{filename}: {found} {name}-{version}.dist-info/METADATA")
-            info = candidates[0]
-            if info.file_size > MAX_METADATA_BYTES:
-                raise BadDistribution(f"{filename}: METADATA larger than 10 MiB")
-            with archive.open(info) as member:
-                data = member.read(MAX_METADATA_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _UNREADABLE as exc:
         raise BadDistribution(f"{filename}: not a readable wheel ({exc})") from None
-    if len(data) > MAX_METADATA_BYTES:
-        raise BadDistribution(f"{filename}: METADATA larger than 10 MiB")
-    return data
+    if len(candidates) != 1:
+        found = "no" if not candidates else "several"
+        raise BadDistribution(f"{filename}: {found} {name}-{version}.dist-info/METADATA")
+    info = candidates[0]
+    return Member.of(info)
 
 
 _END = struct.Struct("<4s4H2LH")  # end of central directory record (as zipfile reads it)
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory file header
-_LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header
 _METADATA = b".dist-info/METADATA"
+MAX_DIRECTORY_BYTES = 64 << 20  # the central directory of a wheel of 100,000 files: 15 MB
 
 
 def _metadata_by_search(
@@ -81,15 +114,15 @@ def _metadata_by_search(
 
     zipfile builds an object for every member first: for 8 targets of W3 (152 wheels,
     some with 3,000 files) that was 0.2 s of CPU, and 0.03 s this way. Anything unusual
-    (a comment, data before the archive, zip64, encryption, a method other than stored or
-    deflate, no or several candidates, a CRC or size that does not match) gives ``None``,
-    and :func:`wheel_metadata` asks zipfile, which also words every error.
+    (a comment, data before the archive, zip64, a method other than stored or deflate, no
+    or several candidates, a member that cannot be read) gives ``None``, and
+    :func:`wheel_metadata` asks zipfile, which also words every error.
     """
     try:
         with contextlib.ExitStack() as stack:
             f = source if hasattr(source, "read") else stack.enter_context(open(source, "rb"))
             return _search(f, name, version)  # type: ignore[arg-type]
-    except (OSError, ValueError, EOFError, zlib.error, struct.error):
+    except (OSError, ValueError, EOFError, struct.error, OverflowError):  # BadDistribution too
         return None
 
 
@@ -100,7 +133,7 @@ def _search(f: IO[bytes], name: NormalizedName, version: Version) -> bytes | Non
     f.seek(size - _END.size)
     sig, disk, cd_disk, here, total, cd_size, cd_offset, comment = _END.unpack(f.read(_END.size))
     standard = sig == b"PK\x05\x06" and not (comment or disk or cd_disk) and here == total
-    if not standard or cd_offset + cd_size != size - _END.size:
+    if not standard or cd_offset + cd_size != size - _END.size or cd_size > MAX_DIRECTORY_BYTES:
         return None
     f.seek(cd_offset)
     directory = f.read(cd_size)
@@ -112,17 +145,17 @@ def _search(f: IO[bytes], name: NormalizedName, version: Version) -> bytes | Non
     if len(found) != 1:
         return None
     flags, method, crc, packed, unpacked, offset = (found[0][i] for i in (5, 6, 9, 10, 11, 18))
-    if flags & 0x1 or method not in (0, 8) or max(packed, unpacked) > MAX_METADATA_BYTES:
+    if method not in (0, 8):
         return None
-    f.seek(offset)
-    local = _LOCAL.unpack(f.read(_LOCAL.size))
-    if local[0] != b"PK\x03\x04":
-        return None
-    f.seek(offset + _LOCAL.size + local[10] + local[11])
-    data = f.read(packed)
-    if method == 8:
-        data = zlib.decompressobj(-15).decompress(data, MAX_METADATA_BYTES + 1)
-    return data if len(data) == unpacked and zlib.crc32(data) == crc else None
+    return _read_member(f, Member(offset, method, flags, packed, unpacked, crc), "")
+
+
+def _read_member(f: IO[bytes], member: Member, filename: str) -> bytes:
+    """The METADATA member's data, bounded (see :mod:`selmirror.zipmember`)."""
+    try:
+        return read_member(f, member, MAX_METADATA_BYTES, "METADATA")
+    except Unreadable as exc:
+        raise BadDistribution(f"{filename}: not a readable wheel ({exc})") from None
 
 
 def _ends_of(data: bytes, needle: bytes) -> Iterator[int]:
@@ -157,7 +190,7 @@ def _dist_info_matches(folder: str, name: str, version: Version) -> bool:
     dist, sep, ver = stem.rpartition("-")
     try:
         return bool(sep) and canonicalize_name(dist) == name and Version(ver) == version
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number too long for int()
         return False
 
 
@@ -185,10 +218,19 @@ def parse_core_metadata(data: bytes, *, source: str) -> CoreMetadata:
     raw, _ = parse_email(data)
     return CoreMetadata(
         requires_dist=tuple(raw.get("requires_dist", [])),
-        requires_python=raw.get("requires_python"),
+        requires_python=_requires_python(raw.get("requires_python"), source),
         provides_extra=tuple(raw.get("provides_extra", [])),
         source=source,
     )
+
+
+def _requires_python(value: str | None, source: str) -> str | None:
+    """``Requires-Python`` if a target can compare its Python with it, else ``None`` (a
+    warning): the resolver asks every target, and an invalid one would stop the run."""
+    if value is None or usable_specifier(value):
+        return value
+    log.warning("%s: ignoring invalid Requires-Python %r", source or "metadata", value[:80])
+    return None
 
 
 def sdist_core_metadata(path: str | Path, filename: str, *, source: str = "") -> CoreMetadata:
@@ -202,7 +244,7 @@ def sdist_core_metadata(path: str | Path, filename: str, *, source: str = "") ->
     where = f"{source}: {meta.source}" if source else meta.source
     return CoreMetadata(
         requires_dist=meta.requires_dist or (),
-        requires_python=meta.requires_python,
+        requires_python=_requires_python(meta.requires_python, where),
         provides_extra=meta.provides_extra,
         dependencies_known=meta.requires_dist is not None,
         source=where,
@@ -228,6 +270,8 @@ def parse_dependency(line: str) -> Dependency | None:
 
     Every target's resolution and the explorer read the same lines again and again.
     """
+    if too_long_number(line):  # it would parse, then fail every comparison with ValueError
+        return None
     try:
         req = Requirement(line)
     except InvalidRequirement:

@@ -8,14 +8,16 @@ The same parsers read selmirror's own pages back (``schemes=("file",)``).
 
 from __future__ import annotations
 
+import codecs
 import functools
+import html
 import json
 import logging
 import pickle
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from html.parser import HTMLParser
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -46,7 +48,38 @@ SUPPORTED_MINOR = 4
 _SAFE_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 _UNSUPPORTED_SUFFIXES = (".egg", ".exe", ".msi", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".rpm")
 _PLAIN_LINK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!%-]*")  # no "/", ":", "?" or "."-only
-_UPLOAD_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+_UPLOAD_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", re.ASCII)
+# No URL needs these, and requests cannot send a lone surrogate: refused, not sent.
+_UNSENDABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_SIZE = re.compile(r"[0-9]{1,19}")  # str.isdigit() also takes "²", which int() does not
+_SCALARS = (str, int, float, bool, type(None))
+# Codecs Python counts as text encodings that are no document's charset: idna and punycode
+# decode host names (and fail on a page), undefined always fails.
+_NOT_CHARSETS = frozenset({"idna", "punycode", "undefined"})
+
+
+def load_json(data: bytes | str) -> Any:
+    """``json.loads``, where every way hostile bytes can fail is a :class:`ValueError`.
+
+    Arrays nested 100,000 deep exhaust the recursion limit: json raises RecursionError,
+    which no reader of a page or of a state file expects.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def text_codec(charset: str) -> str:
+    """The codec that decodes text declared as ``charset``; :class:`LookupError` if the name
+    is unknown or names no document encoding (``base64``, ``rot13``, ``idna``, ...)."""
+    try:
+        info = codecs.lookup(charset)
+    except LookupError:
+        raise LookupError(f"unknown encoding {charset[:40]!r}") from None
+    if not info._is_text_encoding or info.name in _NOT_CHARSETS:
+        raise LookupError(f"{charset[:40]!r} is not a text encoding")
+    return info.name
 
 
 class FileRefused(ValueError):
@@ -77,7 +110,12 @@ def dist_file(
     name = _check_filename(filename)
     if not isinstance(url, str) or not url:
         raise FileRefused("bad-url", f"{name}: missing URL")
-    absolute, fragment, scheme = _resolve(page_url, url)
+    if _UNSENDABLE.search(url):
+        raise FileRefused("bad-url", f"{name}: control character in URL {redact(url)[:200]!r}")
+    try:
+        absolute, fragment, scheme = _resolve(page_url, url)
+    except ValueError as exc:  # urllib's own check: "Invalid IPv6 URL", a bad port, ...
+        raise FileRefused("bad-url", f"{name}: unusable URL {redact(url)[:200]!r}: {exc}") from None
     if scheme not in schemes:
         raise FileRefused("bad-url", f"{name}: refused {scheme or 'schemeless'} URL {redact(url)}")
     raw = dict(hashes_raw)
@@ -117,10 +155,13 @@ def _resolve(page_url: str, url: str) -> tuple[str, str, str]:
     """``(absolute URL without fragment, fragment, lowercase scheme)`` of a page's link.
 
     Absolute http(s) links, most of what PyPI sends, skip ``urljoin``: pages with
-    thousands of files made it the largest cost of parsing.
+    thousands of files made it the largest cost of parsing. :class:`ValueError` for a
+    link urllib cannot parse.
     """
     link, _, fragment = url.partition("#")
     head = link[:8].lower()
+    if "[" in link or "]" in link or not link.isascii():
+        urlsplit(link)  # what urllib refuses (a bad IPv6 host, ...) raises ValueError here
     if head.startswith("https://"):
         return link, fragment, "https"
     if head.startswith("http://"):
@@ -196,26 +237,43 @@ def _wheel_tags(tag_text: str) -> frozenset[Tag]:
 def _requires_python(value: object, filename: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    if not _valid_specifier(value):
+    if not usable_specifier(value):
         log.warning("%s: ignoring invalid Requires-Python %r", filename, value[:80])
         return None
     return value.strip()
 
 
 @functools.lru_cache(maxsize=4096)
-def _valid_specifier(value: str) -> bool:
+def usable_specifier(value: str) -> bool:
+    """Whether ``value`` is a PEP 440 specifier set that versions can be compared with."""
     try:
         SpecifierSet(value)
     except InvalidSpecifier:
         return False
-    return True
+    return not too_long_number(value)
+
+
+def too_long_number(text: str) -> bool:
+    """Whether ``text`` holds more digits in a row than ``int()`` converts (4,300 by default).
+
+    packaging raises ValueError, not InvalidVersion, for a version holding such a number;
+    a specifier or marker holding one parses, then fails each comparison.
+    """
+    limit = _max_digits()
+    return 0 < limit < len(text) and re.search(f"[0-9]{{{limit + 1}}}", text) is not None
+
+
+def _max_digits() -> int:
+    get = getattr(sys, "get_int_max_str_digits", None)  # Python 3.10.7 and later
+    return int(get()) if get is not None else 0
 
 
 def _yanked(value: object) -> str | None:
     if value is True:
         return ""
     if isinstance(value, str):
-        return value
+        # a lone surrogate (JSON "\\udc80") cannot be written to a page: replaced
+        return value if value.isascii() else value.encode("utf-8", "replace").decode()
     return None
 
 
@@ -240,6 +298,8 @@ def _core_metadata(value: object) -> dict[str, str] | None:
 def _check_api_version(version: object, url: str) -> str:
     if version is None:
         return "1.0"
+    if isinstance(version, bool) or not isinstance(version, (str, int, float)):
+        raise UpstreamError(f"unreadable api-version at {redact(url)}: not a string")
     text = str(version)
     try:
         major, minor = (int(p) for p in text.split(".", 1))
@@ -256,7 +316,7 @@ def _check_api_version(version: object, url: str) -> str:
 def _version(text: str) -> Version | None:
     try:
         return Version(text)
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number too long for int() (see too_long_number)
         return None
 
 
@@ -322,7 +382,7 @@ class ProjectPage:
         groups: dict[Version, list[dict[str, Any]]] = {}
         for entry in entries:
             filename = entry.get("filename")
-            shown = str(filename)[:120]
+            shown = _shown(filename)
             if status == "quarantined":
                 self._refused.append(
                     self._reject(shown, "quarantined", "project is quarantined upstream")
@@ -357,7 +417,7 @@ class ProjectPage:
         be unpickled when that version is first used (most never are)."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_validated")}
         state["_groups"] = {
-            v: _Packed(tuple(self.filenames_of(v)), pickle.dumps(entries, protocol=5))
+            v: _Packed(tuple(self.filenames_of(v)), _pickled(entries))
             if isinstance(entries, list)
             else entries
             for v, entries in self._groups.items()
@@ -392,7 +452,7 @@ class ProjectPage:
                     )
                 )
             except FileRefused as exc:
-                shown = str(entry.get("filename"))[:120]
+                shown = _shown(entry.get("filename"))
                 rejected.append(self._reject(shown, exc.category, exc.reason))
         return tuple(files), tuple(rejected)
 
@@ -463,6 +523,35 @@ def _as_is(entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+def _shown(value: object) -> str:
+    """An entry's filename for a message: never the ``str()`` of a container (a page's
+    value may be nested deep enough for ``repr`` to exhaust the recursion limit)."""
+    if isinstance(value, _SCALARS):
+        return str(value)[:120]
+    return f"<{type(value).__name__}>"
+
+
+def _pickled(entries: list[dict[str, Any]]) -> bytes:
+    """``entries`` pickled; a value nested deeper than the recursion limit allows (JSON
+    parses deeper than pickle writes) is replaced by ``None``: no field takes a nested
+    value, so every entry's verdict stays the same."""
+    try:
+        return pickle.dumps(entries, protocol=5)
+    except RecursionError:
+        return pickle.dumps([_flat(entry) for entry in entries], protocol=5)
+
+
+def _flat(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` with each value that is neither a scalar nor an object of scalars ``None``."""
+    return {k: v if _shallow(v) else None for k, v in entry.items()}
+
+
+def _shallow(value: object) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(v, _SCALARS) for v in value.values())
+    return isinstance(value, _SCALARS)
+
+
 class _ByVersion(Mapping[Version, Sequence[DistFile]]):
     def __init__(self, page: ProjectPage) -> None:
         self._page = page
@@ -486,8 +575,8 @@ def parse_json_page(
     """Parse a PEP 691 project page."""
     where = redact(url)
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = load_json(body)
+    except ValueError as exc:  # UnicodeDecodeError and "nested too deeply" too
         raise UpstreamError(f"malformed JSON page at {where}: {exc}") from None
     if not isinstance(data, dict):
         raise UpstreamError(f"malformed JSON page at {where}: not an object")
@@ -535,42 +624,112 @@ def _json_fields(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _AnchorParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.base: str | None = None
-        self.meta: dict[str, str] = {}
-        self.anchors: list[tuple[dict[str, str | None], str]] = []
-        self._open: dict[str, str | None] | None = None
-        self._text: list[str] = []
+# The markup of a page, each construct matched once in one left-to-right pass: the time is
+# linear whatever the page holds. (html.parser scans an unterminated construct to the end
+# of the page again for every "<" after it: "<a" * 50,000 took 14 s on Python 3.11, and a
+# hostile page of megabytes would hang the run.) What a tag the page's end cuts off, an
+# unterminated comment or quote, mean follows HTML5: they run to the end.
+_MARKUP = re.compile(
+    r"""
+      <!--.*?(?:--\s*>|\Z)                        # a comment
+    | <(?P<end>/?)(?P<tag>[A-Za-z][^\s/>]*)       # a start or end tag, its attributes
+      (?P<attrs>(?:[\s/]+|[^\s/>][^\s/>=]*(?:\s*=\s*(?:"[^"]*"?|'[^']*'?|[^\s>]*))?)*)
+      (?P<gt>>?)
+    | <[!?/][^>]*>?                               # a doctype, instruction or bogus comment
+    """,
+    re.DOTALL | re.VERBOSE,
+)
+_ATTRIBUTE = re.compile(r"""([^\s/>][^\s/>=]*)(?:\s*=\s*("[^"]*"?|'[^']*'?|[^\s>]*))?""")
+_RAW_TEXT_END = {  # what ends a raw text element, as html.parser reads them
+    "script": re.compile(r"</\s*script\s*>", re.IGNORECASE),
+    "style": re.compile(r"</\s*style\s*>", re.IGNORECASE),
+}
+_Attributes = dict[str, "str | None"]
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.base is None:
-            self.base = dict(attrs).get("href")
-        elif tag == "meta":
-            a = dict(attrs)
-            if a.get("name") and a.get("content") is not None:
-                self.meta[str(a["name"])] = str(a["content"])
-        elif tag == "a":
-            self._close()
-            self._open, self._text = dict(attrs), []
 
-    def handle_data(self, data: str) -> None:
-        if self._open is not None:
-            self._text.append(data)
+class _Markup(NamedTuple):
+    """What a PEP 503 page says: its first ``<base href>``, its ``<meta>`` names, and its
+    anchors with their attributes and text."""
 
-    def handle_endtag(self, tag: str) -> None:
+    base: str | None
+    meta: dict[str, str]
+    anchors: list[tuple[_Attributes, str]]
+
+
+def _read_markup(text: str) -> _Markup:
+    """The anchors, ``<base>`` and ``<meta>`` of an HTML page, as html.parser gives them
+    (lowercase names, character references decoded, the last of a repeated attribute, text
+    of a ``<script>`` or ``<style>`` taken raw); an anchor ends at ``</a>``, the next
+    ``<a>`` or the end of the page."""
+    base: str | None = None
+    meta: dict[str, str] = {}
+    anchors: list[tuple[_Attributes, str]] = []
+    anchor: _Attributes | None = None
+    words: list[str] = []
+    pos, size = 0, len(text)
+    while pos < size:
+        at = text.find("<", pos)
+        at = size if at < 0 else at
+        if anchor is not None and at > pos:
+            words.append(_unescape(text[pos:at]))
+        if at == size:
+            break
+        match = _MARKUP.match(text, at)
+        if match is None:  # a "<" that opens nothing is text
+            if anchor is not None:
+                words.append("<")
+            pos = at + 1
+            continue
+        pos = match.end()
+        tag = match.group("tag")
+        if tag is None or not match.group("gt"):  # not a tag, or one the page's end cut off
+            continue
+        tag = tag.lower()
+        if match.group("end"):
+            if tag == "a" and anchor is not None:
+                anchors.append((anchor, "".join(words).strip()))
+                anchor = None
+            continue
+        attrs, self_closing = _attributes(match.group("attrs"))
         if tag == "a":
-            self._close()
+            if anchor is not None:
+                anchors.append((anchor, "".join(words).strip()))
+            anchor, words = attrs, []
+            if self_closing:
+                anchors.append((anchor, ""))
+                anchor = None
+        elif tag == "base" and base is None:
+            base = attrs.get("href")
+        elif tag == "meta":
+            name, content = attrs.get("name"), attrs.get("content")
+            if name and content is not None:
+                meta[name] = content
+        elif tag in _RAW_TEXT_END and not self_closing:
+            closing = _RAW_TEXT_END[tag].search(text, pos)
+            stop = closing.start() if closing else size
+            if anchor is not None:
+                words.append(text[pos:stop])
+            pos = closing.end() if closing else size
+    if anchor is not None:
+        anchors.append((anchor, "".join(words).strip()))
+    return _Markup(base, meta, anchors)
 
-    def _close(self) -> None:
-        if self._open is not None:
-            self.anchors.append((self._open, "".join(self._text).strip()))
-        self._open = None
 
-    def close(self) -> None:
-        super().close()
-        self._close()
+def _attributes(raw: str) -> tuple[_Attributes, bool]:
+    """A tag's attributes (``None`` for one without a value), and whether it closes itself."""
+    attrs: _Attributes = {}
+    end = 0
+    for match in _ATTRIBUTE.finditer(raw):
+        name, value = match.group(1).lower(), match.group(2)
+        if value is not None and value[:1] in ("'", '"'):
+            value = value[1:-1]  # the tag ended, so its quotes did
+        attrs[name] = _unescape(value) if value else value
+        end = match.end()
+    return attrs, "/" in raw[end:]
+
+
+def _unescape(text: str) -> str:
+    return html.unescape(text) if "&" in text else text
 
 
 def parse_html_page(
@@ -582,22 +741,35 @@ def parse_html_page(
     encoding: str = "utf-8",
 ) -> ProjectPage:
     """Parse a PEP 503 project page (anchors, ``data-*`` attributes, first ``<base href>``)."""
-    parser = _AnchorParser()
     try:
-        parser.feed(body.decode(encoding, errors="replace"))
-        parser.close()
-    except (LookupError, AssertionError) as exc:  # unknown charset; html.parser's own asserts
+        text = body.decode(text_codec(encoding), errors="replace")
+    except (LookupError, UnicodeError) as exc:  # an unknown charset, or no text encoding
         raise UpstreamError(f"unreadable HTML page at {redact(url)}: {exc}") from None
-    api_version = _check_api_version(parser.meta.get("pypi:repository-version"), url)
-    status = parser.meta.get("pypi:project-status")
-    base = urljoin(url, parser.base) if parser.base else url
+    markup = _read_markup(text)
+    api_version = _check_api_version(markup.meta.get("pypi:repository-version"), url)
+    status = markup.meta.get("pypi:project-status")
+    try:
+        base = urljoin(url, markup.base) if markup.base else url
+    except ValueError as exc:  # "Invalid IPv6 URL", ...
+        shown = str(markup.base)[:80]
+        raise UpstreamError(
+            f"unreadable HTML page at {redact(url)}: <base href> {shown!r}: {exc}"
+        ) from None
     entries: list[dict[str, Any]] = []
     refused: list[Rejected] = []
-    for attrs, text in parser.anchors:
+    for attrs, text in markup.anchors:
         href = attrs.get("href")
         if not href:
             continue
-        filename = filename_of(urljoin(base, href))
+        try:
+            filename = filename_of(urljoin(base, href))
+        except ValueError as exc:
+            shown = href[:120].encode("unicode_escape").decode()
+            reason = f"unusable URL {shown!r}: {exc}"
+            refused.append(
+                Rejected(project=project, filename=shown, category="bad-url", reason=reason)
+            )
+            continue
         if text and text != filename:
             reason = f"anchor text {text[:80]!r} is not the file name {filename[:80]!r}"
             refused.append(
@@ -615,7 +787,7 @@ def parse_html_page(
                 "requires_python": attrs.get("data-requires-python"),
                 # a bare data-yanked means yanked (uv reads it so; we re-emit it with a value)
                 "yanked": (attrs["data-yanked"] or "") if "data-yanked" in attrs else None,
-                "size": int(size) if size.isdigit() else None,
+                "size": int(size) if _SIZE.fullmatch(size) else None,
                 "upload_time": attrs.get("data-upload-time"),
                 "core_metadata": attrs.get(
                     "data-core-metadata", attrs.get("data-dist-info-metadata")

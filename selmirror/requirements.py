@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 
 from selmirror.errors import InputError, SelmirrorError
 from selmirror.models import RequirementSet, RootRequirement
+from selmirror.pages import text_codec
 
 logger = logging.getLogger(__name__)
 
@@ -373,20 +374,28 @@ def _decode(data: bytes, shown: str) -> str:
             encoding, start = name, len(bom)
             break
     else:
-        for line in data.split(b"\n")[:2]:
+        for line in data.split(b"\n", 2)[:2]:
             match = _CODING_RE.search(line) if line.startswith(b"#") else None
             if match:
                 encoding = match.group(1).decode("ascii")
                 break
     try:
-        return data[start:].decode(encoding)
-    except LookupError:
-        raise InputError(f"{shown}: unknown encoding {encoding!r} in its coding line") from None
+        codec = text_codec(encoding)
+    except LookupError as exc:  # unknown, or no text encoding (rot13, idna, punycode, ...)
+        raise InputError(f"{shown}: {exc} in its coding line") from None
+    try:
+        text = data[start:].decode(codec)
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{shown}: cannot decode as {encoding} (byte {exc.start}: {exc.reason}); "
             "declare the encoding with a '# -*- coding: NAME -*-' line"
         ) from None
+    except UnicodeError as exc:  # a codec that fails otherwise: still one line
+        raise InputError(f"{shown}: cannot decode as {encoding}: {exc}") from None
+    if "\x00" in text:  # no requirement, option or path holds one: not a text file
+        number = text.count("\n", 0, text.index("\x00")) + 1
+        raise InputError(f"{shown}:{number}: a NUL character: not a requirements file")
+    return text
 
 
 def _logical_lines(text: str, environ: Mapping[str, str]) -> Iterator[tuple[int, str]]:

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import ast
 import logging
+import struct
 import sys
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,9 @@ from typing import Any
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name, parse_sdist_filename
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
+
+from selmirror.zipmember import Member, read_member
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -112,7 +116,21 @@ def read_sdist(path: str | Path, filename: str) -> SdistContents:
             data = b"" if role == "egg-info" else read()
             if data is not None:
                 found[role] = data
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    # zipfile and tarfile raise all of these for hostile archives (a corrupt gzip stream is
+    # a zlib.error, a zip "version needed" above 6.3 a NotImplementedError, ...); a zip
+    # member is read by read_member, whose Unreadable is a ValueError
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        zlib.error,
+        OSError,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+        OverflowError,
+        struct.error,
+    ) as exc:
         raise BadSdist(f"{filename}: not a readable sdist ({exc})") from None
     tops = [t for t in by_top if _is_top(t, name, version)] or list(by_top)
     found = by_top[tops[0]] if tops else {}
@@ -146,14 +164,13 @@ def _tar_entries(path: str | Path) -> Iterator[tuple[str, Reader]]:
 
 
 def _zip_entries(path: str | Path) -> Iterator[tuple[str, Reader]]:
-    with zipfile.ZipFile(path) as archive:
+    with open(path, "rb") as f, zipfile.ZipFile(f) as archive:
         for info in archive.infolist()[:MAX_MEMBERS]:
 
             def read(info: zipfile.ZipInfo = info) -> bytes | None:
                 if info.is_dir() or info.file_size > MAX_MEMBER_BYTES:
                     return None
-                with archive.open(info) as member:
-                    return member.read(MAX_MEMBER_BYTES)
+                return read_member(f, Member.of(info), MAX_MEMBER_BYTES, info.filename[:200])
 
             yield info.filename, read
 
@@ -163,7 +180,7 @@ def _is_top(folder: str, name: str, version: Version) -> bool:
     dist, sep, ver = folder.rpartition("-")
     try:
         return bool(sep) and canonicalize_name(dist) == name and Version(ver) == version
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number too long for int()
         return False
 
 
@@ -243,7 +260,7 @@ def trusted(metadata_version: str | None, dynamic: list[str], field: str) -> boo
     Metadata-Version 2.2 on, when not listed as ``Dynamic`` (core metadata spec)."""
     try:
         new_enough = Version(metadata_version or "1.0") >= Version("2.2")
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number too long for int()
         return False
     return new_enough and field.lower() not in {d.lower() for d in dynamic}
 

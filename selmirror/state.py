@@ -18,14 +18,51 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from selmirror.folder import atomic_write
-from selmirror.upstream import RawPage
+from selmirror.pages import load_json
+from selmirror.upstream import MAX_PAGE_BYTES, RawPage
 
 log = logging.getLogger(__name__)
 STATE_DIR = ".selmirror"
+MAX_STATE_BYTES = 64 << 20  # last-run.json of 100,000 projects is 3 MB
+
+
+class _Corrupt(ValueError):
+    """A state file that exists but cannot be used."""
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; ``None`` if there is no such file; :class:`_Corrupt`
+    if it is unreadable, too large, not JSON or not an object."""
+    data = _read_bytes(path, MAX_STATE_BYTES)
+    if data is None:
+        return None
+    value = load_json(data)  # ValueError: not JSON, not UTF-8, nested too deeply
+    if not isinstance(value, dict):
+        raise _Corrupt("not a JSON object")
+    return value
+
+
+def _read_bytes(path: Path, limit: int) -> bytes | None:
+    """The bytes of ``path``, at most ``limit`` of them; ``None`` if there is no such file."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _Corrupt(exc.strerror or str(exc)) from None
+    if len(data) > limit:
+        raise _Corrupt(f"larger than {limit >> 20} MiB")
+    return data
+
+
+def _forget(path: Path, exc: ValueError) -> None:
+    log.warning("ignoring %s: %s (it only saves time; the run goes on without it)", path, exc)
 
 
 class PageStore:
@@ -36,19 +73,23 @@ class PageStore:
         self.read_only = read_only  # a dry run reads the store, never writes it
 
     def get(self, name: NormalizedName) -> RawPage | None:
+        head_path = self.root / f"{name}.json"
         try:
-            head = json.loads((self.root / f"{name}.json").read_text())
-            body = (self.root / f"{name}.body").read_bytes()
-        except (OSError, ValueError):
+            head = _read_state(head_path)
+            body = _read_bytes(self.root / f"{name}.body", MAX_PAGE_BYTES)
+        except ValueError as exc:
+            _forget(head_path, exc)
             return None
-        if not isinstance(head, dict) or hashlib.sha256(body).hexdigest() != head.get("sha256"):
+        if head is None or body is None:
+            return None
+        if hashlib.sha256(body).hexdigest() != head.get("sha256"):
             return None  # torn or tampered: fetch afresh
         return RawPage(
             body=body,
-            content_type=str(head.get("content_type", "")),
-            etag=head.get("etag"),
-            last_modified=head.get("last_modified"),
-            serial=head.get("serial"),
+            content_type=_text(head.get("content_type")) or "",
+            etag=_text(head.get("etag")),
+            last_modified=_text(head.get("last_modified")),
+            serial=_text(head.get("serial")),
         )
 
     def put(self, name: NormalizedName, page: RawPage) -> None:
@@ -65,10 +106,10 @@ class PageStore:
             "serial": page.serial,
         }
         try:
-            if json.loads(head_path.read_text()) == head:
+            if _read_state(head_path) == head:
                 return
-        except (OSError, ValueError):
-            pass
+        except ValueError:
+            pass  # replaced below
         self.root.mkdir(parents=True, exist_ok=True)
         atomic_write(self.root / f"{name}.body", page.body, sync=False)
         atomic_write(head_path, json.dumps(head).encode(), sync=False)
@@ -89,18 +130,33 @@ class LastRun:
 
 
 def last_run(mirror: Path) -> LastRun:
+    """What the previous run remembered; nothing if the file is missing or corrupt."""
+    path = mirror / STATE_DIR / "last-run.json"
     try:
-        data = json.loads((mirror / STATE_DIR / "last-run.json").read_text())
-        projects = tuple(canonicalize_name(n) for n in data["projects"] if isinstance(n, str))
-        fingerprint = data.get("fingerprint")
-        summary = {str(k): int(v) for k, v in (data.get("summary") or {}).items()}
-        return LastRun(
-            projects=projects,
-            summary=summary,
-            fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+        data = _read_state(path)
+        if data is None:
+            return LastRun()
+        projects, fingerprint, summary = (
+            data.get("projects"),
+            data.get("fingerprint"),
+            data.get("summary") or {},
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        if not isinstance(projects, list) or not isinstance(summary, dict):
+            raise _Corrupt("'projects' is not a list or 'summary' not an object")
+    except ValueError as exc:
+        _forget(path, exc)
         return LastRun()
+    return LastRun(
+        projects=tuple(canonicalize_name(n) for n in projects if isinstance(n, str)),
+        summary={
+            k: v for k, v in summary.items() if isinstance(v, int) and not isinstance(v, bool)
+        },
+        fingerprint=fingerprint if isinstance(fingerprint, str) else None,
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def remember_run(

@@ -95,3 +95,49 @@ def test_build_and_project_options_have_keys(tmp_path: Path) -> None:
     assert args.build_requirement == ["cython<3", "wheel"]
     assert args.no_build_deps is False
     assert (args.extra, args.group, args.all_extras) == (["docs"], ["dev"], True)
+
+
+# --- hostile config files: one InputError naming the file, never a traceback (issue 10) --
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a = " + "[" * 100_000, "m.toml: nested too deeply"),
+        ("workers = 2\nlatest = " + "1" * 5000, "m.toml:2: a number too long to read"),
+        ("workers = 0x" + "f" * 5000, "m.toml:1: workers is too large"),
+        ("verbose = 0x" + "f" * 40, "m.toml:1: verbose is too large"),
+        ('requirements-files = ["a\\u0000b"]', "m.toml:1: requirements-files holds a NUL"),
+        ('local-folder = "x\\u0000"', "m.toml:1: local-folder holds a NUL"),
+        ('requirements = ["foo", "\\u0000"]', "m.toml:1: requirements holds a NUL"),
+        ("timeout = nan", "m.toml:1: timeout must be a finite number"),
+        ("lock-timeout = -inf", "m.toml:1: lock-timeout must be a finite number"),
+    ],
+)
+def test_hostile_config_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_text(text)
+    with pytest.raises(InputError) as info:
+        _parse(["--config", str(cfg)])
+    assert message in str(info.value)
+
+
+def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "m.toml"
+    cfg.write_bytes(b"workers = 2\n# caf\xe9\n")
+    with pytest.raises(InputError, match=r"m\.toml:2: not UTF-8"):
+        _parse(["--config", str(cfg)])
+
+
+def test_a_config_file_is_read_to_1_mib_at_most(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="config file /dev/zero is larger than 1 MiB"):
+        _parse(["--config", "/dev/zero"])  # never ends: read whole, it would fill memory
+    cfg = tmp_path / "m.toml"
+    cfg.write_text("# " + "x" * (1 << 20))
+    with pytest.raises(InputError, match="larger than 1 MiB"):
+        _parse(["--config", str(cfg)])
+
+
+def test_a_config_path_that_is_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=f"cannot read config file {tmp_path}: Is a directory"):
+        _parse(["--config", str(tmp_path)])

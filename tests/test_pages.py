@@ -5,15 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import time
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from selmirror.errors import UpstreamError
 from selmirror.index_writer import render_project_html, render_project_json
-from selmirror.pages import filename_of, parse_html_page, parse_json_page, parse_page
+from selmirror.pages import (
+    JSON_TYPE,
+    filename_of,
+    parse_html_page,
+    parse_json_page,
+    parse_page,
+)
 
 FOO = NormalizedName("foo")
 URL = "https://files.example/simple/foo/"
@@ -308,3 +318,245 @@ def test_a_sent_page_unpacks_only_the_versions_read() -> None:
     assert [f.filename for f in sent.by_version()[newest]] == ["foo-1.49.tar.gz"]
     assert sent.filenames_of(Version("1.3")) == ["foo-1.3.tar.gz"]
     assert sum(isinstance(g, list) for g in sent._groups.values()) == 1
+
+
+# --- hostile input: one clear refusal, never a traceback, never a hang (issue 10) --------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,
+        b'{"files": ' + b"[" * 100_000,
+        b'{"files": [{"filename": ' + b"[" * 50_000,
+    ],
+    ids=["array", "files", "entry"],
+)
+def test_json_nested_too_deeply_is_an_unusable_page(body: bytes) -> None:
+    with pytest.raises(UpstreamError, match=r"malformed JSON page at .*: nested too deeply"):
+        parse_page(body, JSON_TYPE, url=URL, project=FOO)
+
+
+def test_deep_values_in_an_entry_are_refused_and_the_page_still_travels() -> None:
+    deep = json.loads("[" * 500 + "]" * 500)
+    entries = [_entry(filename=deep), _entry(url=deep), _entry("foo-2.0.tar.gz", x=deep)]
+    page = parse_json_page(_json(*entries), url=URL, project=FOO)
+    sent = pickle.loads(pickle.dumps(page))  # as a worker process sends it
+    assert [f.filename for f in sent.files] == ["foo-2.0.tar.gz"]
+    assert [(r.filename, r.category) for r in sent.rejected] == [
+        ("<list>", "bad-filename"),
+        ("foo-1.0-py3-none-any.whl", "bad-url"),
+    ]
+
+
+@pytest.mark.parametrize("version", [[1, 1], {"v": "1.0"}, True, "1", "x.y", "1" * 5000])
+def test_an_odd_api_version_is_an_unusable_page(version: object) -> None:
+    body = json.dumps({"meta": {"api-version": version}, "files": []}).encode()
+    with pytest.raises(UpstreamError, match="api-version"):
+        parse_json_page(body, url=URL, project=FOO)
+
+
+ANCHOR = b'<a href="foo-1.0.tar.gz">foo-1.0.tar.gz</a>'
+
+
+@pytest.mark.parametrize("charset", ["idna", "punycode", "undefined", "rot13", "base64", "zlib"])
+def test_a_charset_that_decodes_no_text_refuses_the_page(charset: str) -> None:
+    with pytest.raises(UpstreamError, match=f"unreadable HTML page at .*'{charset}'.*not a text"):
+        parse_page(ANCHOR, f"text/html; charset={charset}", url=URL, project=FOO)
+
+
+def test_an_unknown_charset_refuses_the_page() -> None:
+    with pytest.raises(UpstreamError, match="unknown encoding 'no-such-codec'"):
+        parse_page(ANCHOR, "text/html; charset=no-such-codec", url=URL, project=FOO)
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "latin-1", "UTF-16", "cp1252", "utf_7"])
+def test_a_real_charset_is_decoded(charset: str) -> None:
+    body = '<a href="foo-1.0.tar.gz" data-yanked="é">foo-1.0.tar.gz</a>'.encode(charset)
+    page = parse_page(body, f"text/html; charset={charset}", url=URL, project=FOO)
+    assert page.files[0].yanked == "é"
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "http://[::1/foo-1.0.tar.gz",  # an invalid IPv6 host: urlsplit raises ValueError
+        "//[::1/foo-1.0.tar.gz",
+        "https://[not-ipv6]/foo-1.0.tar.gz",
+        "http://x.example]/foo-1.0.tar.gz",
+        "https://x.example/foo-1.0.tar.gz\x00",
+        "https://x.example/\ud800/foo-1.0.tar.gz",
+    ],
+)
+def test_an_unusable_url_refuses_the_entry_not_the_page(href: str) -> None:
+    html_body = f'<a href="{href}">foo-1.0.tar.gz</a>{ANCHOR.decode()}'.encode(
+        errors="surrogatepass"
+    )
+    html_page = parse_page(html_body, "text/html; charset=utf-8", url=URL, project=FOO)
+    json_page = parse_json_page(
+        json.dumps(
+            {"files": [_entry("foo-1.0.tar.gz", url=href), _entry("foo-2.0.tar.gz")]}
+        ).encode(),
+        url=URL,
+        project=FOO,
+    )
+    assert [r.category for r in json_page.rejected] == ["bad-url"]
+    assert [f.filename for f in json_page.files] == ["foo-2.0.tar.gz"]
+    # in HTML: the URL refused, or the anchor text not its file name, or (a lone surrogate
+    # arrives as "?", a fine URL) listed twice
+    assert len(html_page.rejected) == 1
+    assert [f.filename for f in html_page.files] == ["foo-1.0.tar.gz"]
+
+
+def test_an_unusable_base_refuses_the_page() -> None:
+    body = b'<base href="http://[::1/simple/">' + ANCHOR
+    with pytest.raises(UpstreamError, match=r"<base href> 'http://\[::1/simple/': Invalid IPv6"):
+        parse_page(body, "text/html", url=URL, project=FOO)
+
+
+@pytest.mark.parametrize(("size", "expected"), [("12", 12), ("²", None), ("1" * 5000, None)])
+def test_html_data_size_is_ascii_digits(size: str, expected: int | None) -> None:
+    body = f'<a href="foo-1.0.tar.gz" data-size="{size}">foo-1.0.tar.gz</a>'.encode()
+    assert parse_page(body, "text/html", url=URL, project=FOO).files[0].size == expected
+
+
+def test_a_lone_surrogate_in_a_yank_reason_is_replaced() -> None:
+    page = parse_json_page(_json(_entry(yanked="bad \udc80 build")), url=URL, project=FOO)
+    assert page.files[0].yanked == "bad ? build"
+    page.files[0].yanked.encode()  # writable to a page
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<a" * 50_000,  # html.parser (Python 3.11): 14 s, and 4 times that for twice as long
+        "</" * 50_000,  # 1.7 s
+        "<?" * 50_000,  # 1.1 s
+        "<a x=' >" * 50_000,
+        "<script>" + "</" * 50_000,
+        "<!--" + "<a href=x>" * 50_000,
+        "<a " + "x=" * 100_000,
+    ],
+    ids=["open", "end", "pi", "quote", "script", "comment", "attributes"],
+)
+def test_hostile_markup_is_read_in_linear_time(body: str) -> None:
+    started = time.perf_counter()
+    parse_page(body.encode(), "text/html", url=URL, project=FOO)
+    assert time.perf_counter() - started < 1.0  # 0.12 s at most here, on a busy machine
+
+
+class _Reference(HTMLParser):
+    """What the page reader did with html.parser (before issue 10): the reference for
+    well-formed pages."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.meta: dict[str, str] = {}
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+        elif tag == "meta":
+            a = dict(attrs)
+            if a.get("name") and a.get("content") is not None:
+                self.meta[str(a["name"])] = str(a["content"])
+        elif tag == "a":
+            self._close()
+            self._open, self._text = dict(attrs), []
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._close()
+
+    def _close(self) -> None:
+        if self._open is not None:
+            self.anchors.append((self._open, "".join(self._text).strip()))
+        self._open = None
+
+    def close(self) -> None:
+        super().close()
+        self._close()
+
+
+_TEXT = st.text(st.sampled_from("abc xyz-1.0.tar.gz\n\t é>\"'=/"), max_size=12)
+_ENTITY = st.sampled_from(["&amp;", "&lt;", "&gt;", "&#62;", "&#x3c;", "&eacute;", "&quot;"])
+_WORDS = st.lists(st.one_of(_TEXT, _ENTITY), max_size=4).map("".join)
+
+
+@st.composite
+def _attribute(draw: st.DrawFn) -> str:
+    name = draw(st.sampled_from(["href", "HREF", "data-yanked", "data-requires-python", "class"]))
+    form = draw(st.sampled_from(["bare", "double", "single", "unquoted"]))
+    if form == "bare":
+        return name
+    if form == "unquoted":
+        return f"{name}={draw(st.from_regex(r'[A-Za-z0-9._-]{1,8}', fullmatch=True))}"
+    quote = '"' if form == "double" else "'"
+    value = draw(_WORDS).replace(quote, "&quot;" if quote == '"' else "&#39;")
+    return f"{name}{draw(st.sampled_from(['=', ' = ']))}{quote}{value}{quote}"
+
+
+@st.composite
+def _well_formed_page(draw: st.DrawFn) -> str:
+    parts = []
+    for kind in draw(st.lists(st.sampled_from("atTbmcdsx"), max_size=12)):
+        if kind == "a":
+            attrs = " ".join(draw(st.lists(_attribute(), max_size=4)))
+            closing = draw(st.sampled_from([">", " >", "/>"])) if attrs else ">"
+            parts.append(f"<a {attrs}{closing}" if attrs else "<a>")
+        elif kind == "t":
+            parts.append(draw(_WORDS).replace("<", "&lt;"))
+        elif kind == "T":
+            parts.append(
+                draw(st.sampled_from(["</a>", "</A >", "<br>", "<br/>", "<span>", "</p>"]))
+            )
+        elif kind == "b":
+            parts.append(f"<base href='{draw(st.sampled_from(['https://b/', '../x/']))}'>")
+        elif kind == "m":
+            parts.append('<meta name="pypi:repository-version" content="1.1">')
+        elif kind == "c":
+            parts.append(f"<!-- {draw(_TEXT).replace('-', '')} <a href=x>y</a> -->")
+        elif kind == "d":
+            parts.append("<!DOCTYPE html>")
+        elif kind == "s":
+            parts.append("<script>if (a < b) { x = '<a href=y>' }</script>")
+        else:
+            parts.append("<?xml version='1.0'?>")
+    return "".join(parts)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(_well_formed_page())
+def test_the_markup_reader_reads_well_formed_pages_as_html_parser(page: str) -> None:
+    reference = _Reference()
+    reference.feed(page)
+    reference.close()
+    from selmirror.pages import _read_markup  # private: the reader under the page parser
+
+    markup = _read_markup(page)
+    assert (markup.base, markup.meta, markup.anchors) == (
+        reference.base,
+        reference.meta,
+        reference.anchors,
+    )
+
+
+def test_a_version_too_long_for_int_is_refused() -> None:
+    """packaging raises ValueError, not InvalidVersion, for a number of 4,301 digits."""
+    huge = "1" * 5000
+    page = parse_json_page(
+        _json(_entry(f"foo-{huge}.tar.gz"), _entry(**{"requires-python": f">={huge}"})),
+        url=URL,
+        project=FOO,
+    )
+    assert [r.category for r in page.rejected] == ["bad-filename"]
+    assert page.files[0].requires_python is None
+    assert page.find(f"foo-{huge}.tar.gz") is None

@@ -801,3 +801,23 @@ def test_collect_uses_os_environ_by_default(
     write(elsewhere / "r.txt", "foo==${SELMIRROR_TEST_VER}\n")
     result = collect([], ["r.txt"], [], cwd=elsewhere)
     assert str(result.requirements[0].requirement) == "foo==9"
+
+
+@pytest.mark.parametrize("codec", ["punycode", "idna", "undefined", "rot13", "base64", "hex"])
+def test_a_coding_line_naming_no_text_encoding_is_one_error(cwd: Path, codec: str) -> None:
+    Path("req.txt").write_bytes(
+        f"# -*- coding: {codec} -*-\nfoo==1.0 ; python_version > 'é'\n".encode()
+    )
+    with pytest.raises(InputError) as excinfo:
+        read_requirements_file(Path("req.txt"))
+    assert str(excinfo.value) == f"req.txt: '{codec}' is not a text encoding in its coding line"
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [(b"-r a\x00b.txt\n", 1), (b"foo\n# x\nbar\x00\n", 3), ("x\x00".encode("utf-16"), 1)],
+)
+def test_a_nul_character_is_one_error(cwd: Path, data: bytes, line: int) -> None:
+    Path("req.txt").write_bytes(data)  # as a path, a NUL made open() raise ValueError
+    with pytest.raises(InputError, match=f"^req.txt:{line}: a NUL character"):
+        read_requirements_file(Path("req.txt"))
