@@ -25,7 +25,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; /dev/zero never ends
-PATH_KEYS = {"local_folder", "report"}
+# paths, taken relative to the config file's folder
+PATH_KEYS = {"local_folder", "report", "diff_file", "cert", "client_cert"}
 FILE_LIST_KEYS = {"requirement", "constraint"}
 NOT_IN_CONFIG = {"help", "version", "config", "inputs"}
 
@@ -140,10 +141,9 @@ def _convert(action: argparse.Action, value: object, key: str, where: str, base:
         _whole(value, key, where)
     elif isinstance(value, float) and not math.isfinite(value):  # TOML spells inf and nan
         raise InputError(f"{where}: {key} must be a finite number")
-    converted = _typed(action, str(value), key, where)
     if action.dest in PATH_KEYS and value != "-":
-        return base / Path(str(value))
-    return converted
+        value = str(base / Path(str(value)))  # then typed as the option types it (str or Path)
+    return _typed(action, str(value), key, where)
 
 
 def _typed(action: argparse.Action, text: str, key: str, where: str) -> Any:

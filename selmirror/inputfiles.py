@@ -511,9 +511,9 @@ def _hashes(pairs: Iterable[tuple[str, str]], where: str) -> set[tuple[str, str]
 def _locked(
     name: str, version: str, marker: str | None, hashes: set[tuple[str, str]], source: str
 ) -> RootRequirement:
-    requirement = Requirement(f"{name}=={version}" + (f"; {marker}" if marker else ""))
+    text = f"{name}=={version}" + (f"; {marker}" if marker else "")
     return RootRequirement(
-        requirement=requirement,
+        requirement=parse_requirement(text, source).requirement,
         name=canonicalize_name(name),
         source=source,
         hashes=frozenset(hashes),

@@ -26,7 +26,8 @@ from packaging.utils import canonicalize_name
 
 from selmirror.errors import InputError, SelmirrorError
 from selmirror.models import RequirementSet, RootRequirement
-from selmirror.pages import text_codec
+from selmirror.pages import text_codec, too_long_number
+from selmirror.urls import redact
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ _DIRECT_URL_RE = re.compile(rf"^{_NAME}@")
 _LEGACY_EQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*(?:\[[^\]]*\])?)=(?![=\s])")
 _KEY_VALUE_RE = re.compile(r"^\s*[\w.\"'-]+\s*=\s")
 _URL_RE = re.compile(r"^\s*(?:[A-Za-z][A-Za-z0-9+.-]*://|file:|(?:git|hg|svn|bzr)\+)", re.I)
-_CREDENTIALS_RE = re.compile(r"(?<=://)[^/@\s]+@")
+_URL_IN_TEXT_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 # pip takes a name with one of these endings for a local archive (utils/filetypes.py).
 _ARCHIVES = (
     ".whl", ".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz",
@@ -103,6 +104,8 @@ def parse_requirement(text: str, source: str) -> RootRequirement:
     bare = re.sub(r"\[[^\]]*\]", "", head).lower()
     if "/" in head or "\\" in head or head.startswith(".") or bare.endswith(_ARCHIVES):
         raise InputError(f"{source}: local paths are not supported, name the project: {shown!r}")
+    if too_long_number(text):  # packaging would raise ValueError, or parse and fail later
+        raise InputError(f"{source}: a number of more than 4,300 digits in {shown[:80]!r}...")
     try:
         requirement = Requirement(_LEGACY_EQ_RE.sub(r"\1==", text, count=1))
     except InvalidRequirement as exc:
@@ -459,5 +462,6 @@ def _split_line(line: str, here: str) -> tuple[str, list[tuple[str, str]]]:
 
 
 def _redact(text: str) -> str:
-    """Hide the userinfo of every URL in ``text``: ``https://u:p@host`` -> ``https://****@host``."""
-    return _CREDENTIALS_RE.sub("****@", text)
+    """Every URL in ``text`` redacted (:func:`selmirror.urls.redact`): its userinfo, whatever
+    its password holds, and credential-like query values."""
+    return _URL_IN_TEXT_RE.sub(lambda m: redact(m.group()), text)

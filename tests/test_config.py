@@ -26,6 +26,21 @@ def test_the_shipped_example_reads() -> None:
     assert args.binary_only is False
 
 
+def test_paths_are_relative_to_the_file_and_typed_as_on_the_command_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "etc" / "m.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(
+        'cert = "ca.pem"\nclient-cert = "/abs/me.pem"\ndiff-file = "out/diff.txt"\n'
+        'report = "r.json"\nlocal-folder = "../simple"\n'
+    )
+    args = _parse(["--config", str(cfg)])
+    assert args.cert == str(cfg.parent / "ca.pem")  # a str, as requests wants its verify
+    assert args.client_cert == "/abs/me.pem"
+    assert args.diff_file == cfg.parent / "out" / "diff.txt"
+    assert args.report == str(cfg.parent / "r.json")
+    assert args.local_folder == cfg.parent / "../simple"
+
+
 def test_command_line_overrides_the_file(tmp_path: Path) -> None:
     cfg = tmp_path / "m.toml"
     cfg.write_text('platform = ["win_amd64"]\nworkers = 3\nbinary-only = true\nlatest = 2\n')

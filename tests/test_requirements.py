@@ -173,6 +173,9 @@ def test_parse_requirement_reports_packaging_reason_on_one_line(text: str, reaso
         ("https://user:secret@host/foo.whl", "'https://****@host/foo.whl'"),
         ("git+https://secret@github.com/a/b", "'git+https://****@github.com/a/b'"),
         ("foo==1 https://:secret@host/", "'foo==1 https://****@host/'"),
+        ("foo @ https://u:se/cr#et@host/x.whl", "'foo @ https://****@host/x.whl'"),
+        ("https://u:se?cret@host/foo.whl", "'https://****@host/foo.whl'"),
+        ("foo @ https://host/x.whl?token=secret", "'foo @ https://host/x.whl?token=****'"),
     ],
 )
 def test_parse_requirement_redacts_credentials(text: str, shown: str) -> None:
@@ -180,6 +183,23 @@ def test_parse_requirement_redacts_credentials(text: str, shown: str) -> None:
         parse_requirement(text, "src")
     assert "secret" not in str(excinfo.value)
     assert shown in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "foo==1." + "1" * 5000,
+        'foo; python_version > "3.' + "1" * 4400 + '"',
+        "foo>=" + "9" * 4301,
+    ],
+)
+def test_a_number_longer_than_int_reads_is_refused_on_one_line(text: str) -> None:
+    """packaging raises ValueError for such a version, or parses the marker and fails when
+    it is evaluated: either way a traceback, not a reason."""
+    with pytest.raises(InputError) as excinfo:
+        parse_requirement(text, "req.txt:3")
+    assert str(excinfo.value).startswith("req.txt:3: a number of more than 4,300 digits in ")
+    assert len(str(excinfo.value)) < 200
 
 
 # --- read_requirements_file: the pip preprocessing ---------------------------------------
