@@ -8,6 +8,7 @@ more for what it lacks, give the exact METADATA bytes.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from bisect import bisect_right
 from typing import IO, cast
@@ -17,6 +18,7 @@ from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.upstream import Upstream, check_status
 from selmirror.urls import redact
 
+log = logging.getLogger(__name__)
 TAIL = 1 << 16
 MIN_FETCH = 1 << 15
 MAX_FETCHES = 8
@@ -27,7 +29,8 @@ _CONTENT_RANGE = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19})")
 
 
 class RangeNotSupported(Exception):
-    """The server answered a range request with the whole file (or not at all)."""
+    """The server answered a range request with the whole file (or not at all), or with
+    bytes that cannot be trusted: the caller downloads the whole file instead."""
 
 
 class _RemoteFile(io.RawIOBase):
@@ -76,10 +79,14 @@ class _RemoteFile(io.RawIOBase):
                 fits = start <= end < total and end - start < length
                 fits = fits and (end == total - 1 if first is None else start == first)
                 fits = fits and (not self.size or total == self.size)
-                if not fits:
-                    raise UpstreamError(
-                        f"{where} answered {byte_range!r} with {content_range[:80]!r}"
+                if not fits:  # a server whose ranges cannot be trusted: not read on
+                    log.warning(
+                        "%s answered %r with %r: downloading the whole file instead",
+                        where,
+                        byte_range,
+                        content_range[:80],
                     )
+                    raise RangeNotSupported(where)
                 body = response.raw.read(end - start + 1, decode_content=False)
                 if len(body) != end - start + 1:
                     raise UpstreamError(f"short range response from {where}")
@@ -160,4 +167,7 @@ def remote_wheel_metadata(upstream: Upstream, url: str, filename: str) -> bytes:
     try:
         return wheel_metadata(cast(IO[bytes], remote), filename)
     except BadDistribution as exc:
-        raise UpstreamError(f"{exc} (read by range from {redact(url)})") from None
+        # what the ranges gave is no wheel: the whole file, checked against its hash before
+        # it is read, tells whether the server's ranges or the wheel itself is at fault
+        log.warning("%s (read by range): downloading the whole file instead", exc)
+        raise RangeNotSupported(redact(url)) from None

@@ -987,6 +987,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(416, b"", headers={"Content-Range": f"bytes */{size}"}, head=head)
             return
         start, end = span or (0, size)
+        if span and index.range_lies:
+            start, end = 0, size  # Content-Range and body: the whole file
         status = 206 if span else 200
         self._record(status, "file", filename=f.filename)
         self.send_response(status)
@@ -1052,6 +1054,7 @@ class FakeIndex:
         self.page_redirect: set[str] = set()
         self.raw_page: dict[str, tuple[str, bytes]] = {}
         self.range_support = True
+        self.range_lies = False  # a range answered with the whole file, as a 206 "range"
         self.auth: tuple[str, str] | None = None
         self.absolute_urls = False  # emit http://127.0.0.1:PORT/files/... instead of relative
         self.redirect_unnormalized = False  # /simple/Foo_Bar/: 404 (default) or 301 like PyPI

@@ -254,12 +254,17 @@ def test_summary_names_unknown_dependencies(
     ) in out
 
 
-@pytest.mark.parametrize("ranges", [True, False])
+@pytest.mark.parametrize("ranges", [True, False, "lying"])
 def test_metadata_without_pep658_by_range_or_whole_file(
-    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str], ranges: bool
+    fake_index: FakeIndex,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ranges: bool | str,
 ) -> None:
-    """A dry run downloads nothing ahead of need: what it reads is what metadata needs."""
-    fake_index.range_support = ranges
+    """A dry run downloads nothing ahead of need: what it reads is what metadata needs. A
+    server whose 206 answers are not the range asked for is not read: the whole file is."""
+    fake_index.range_support = bool(ranges)
+    fake_index.range_lies = ranges == "lying"
     app = fake_index.add_wheel("app", "1.0", requires_dist=["dep"], advertise_metadata=False)
     app.content = _pad_wheel(app.content, b"x" * (700 << 10))  # worth reading by range
     fake_index.add_wheel("dep", "1.0", advertise_metadata=False)
@@ -280,7 +285,11 @@ def test_metadata_without_pep658_by_range_or_whole_file(
     gets = fake_index.downloads(app.filename)
     ranged = [r.status for r in gets if "range" in r.headers]
     whole = [r.status for r in gets if "range" not in r.headers]
-    if ranges:
+    if ranges == "lying":
+        assert ranged == [206]  # the whole file, said to be a range: not read on
+        assert whole == [200]
+        assert "downloading the whole file instead" in err
+    elif ranges:
         assert set(ranged) == {206}  # METADATA read from the wheel's tail
         assert whole == []
     else:
