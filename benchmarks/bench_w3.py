@@ -63,7 +63,15 @@ def clean_env() -> dict[str, str]:
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=env or clean_env(), stdout=subprocess.DEVNULL)
+    # run from the temp folder: ``-m`` puts the working directory first on the path, so
+    # from a checkout it would run that checkout whatever PYTHONPATH names
+    subprocess.run(
+        command,
+        check=True,
+        env=env or clean_env(),
+        cwd=tempfile.gettempdir(),
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
