@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import functools
 import html
-import json
 import logging
 import pickle
 import re
@@ -35,6 +34,8 @@ from packaging.version import InvalidVersion, Version
 
 from selmirror import hashes
 from selmirror.errors import UpstreamError
+from selmirror.lazyjson import Element, Span, scan, text_of
+from selmirror.lazyjson import load_json as load_json  # for the readers of state files
 from selmirror.models import DistFile, Kind, Rejected
 from selmirror.urls import redact
 
@@ -56,18 +57,6 @@ _SCALARS = (str, int, float, bool, type(None))
 # Codecs Python counts as text encodings that are no document's charset: idna and punycode
 # decode host names (and fail on a page), undefined always fails.
 _NOT_CHARSETS = frozenset({"idna", "punycode", "undefined"})
-
-
-def load_json(data: bytes | str) -> Any:
-    """``json.loads``, where every way hostile bytes can fail is a :class:`ValueError`.
-
-    Arrays nested 100,000 deep exhaust the recursion limit: json raises RecursionError,
-    which no reader of a page or of a state file expects.
-    """
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def text_codec(charset: str) -> str:
@@ -351,7 +340,10 @@ class ProjectPage:
     Large projects list thousands of files (pydantic-core: 15,000), of which a run uses a
     few versions. Entries are grouped by the version their filename shows; a group is
     validated in full (:func:`dist_file`) the first time anything asks for it. Entries
-    whose filename shows no valid version are validated (and refused) at once.
+    whose filename shows no valid version are validated (and refused) at once. An entry
+    may be a :class:`~selmirror.lazyjson.Span` of the page's ``source`` (its body, or its
+    text if that is not ASCII), decoded when its version is first used: a JSON page costs
+    its body, which its raw form keeps anyway, and a few small objects per file.
     """
 
     def __init__(
@@ -359,7 +351,8 @@ class ProjectPage:
         *,
         name: NormalizedName,
         url: str,
-        entries: Iterable[dict[str, Any]] = (),
+        entries: Iterable[Element] = (),
+        source: bytes | str = b"",
         fields: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         refused: Iterable[Rejected] = (),
         page_url: str = "",
@@ -374,14 +367,15 @@ class ProjectPage:
         self._page_url = page_url or url
         self._schemes = schemes
         self._fields = fields or _as_is
+        self._source = source
         self._lock = threading.Lock()
-        self._groups: dict[Version, list[dict[str, Any]] | _Packed] = {}
+        self._groups: dict[Version, list[Element] | _Packed] = {}
         self._validated: dict[Version, tuple[tuple[DistFile, ...], tuple[Rejected, ...]]] = {}
         self._refused: list[Rejected] = list(refused)  # refused by the parser itself
         seen: set[str] = set()
-        groups: dict[Version, list[dict[str, Any]]] = {}
+        groups: dict[Version, list[Element]] = {}
         for entry in entries:
-            filename = entry.get("filename")
+            filename = _entry_filename(entry)
             shown = _shown(filename)
             if status == "quarantined":
                 self._refused.append(
@@ -393,8 +387,8 @@ class ProjectPage:
                 self._refused.append(self._reject(shown, "duplicate", f"{shown}: listed twice"))
             else:
                 seen.add(filename)
-                text = _version_text(filename, name)
-                version = _version(text) if text else None
+                version_text = _version_text(filename, name)
+                version = _version(version_text) if version_text else None
                 if version is not None:
                     groups.setdefault(version, []).append(entry)
                 else:
@@ -414,36 +408,51 @@ class ProjectPage:
 
     def __getstate__(self) -> dict[str, Any]:
         """For a worker process to send the page: each version's entries pickled apart, to
-        be unpickled when that version is first used (most never are)."""
+        be unpickled when that version is first used (most never are). Entries still in the
+        page's source travel as they are, with the source."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_validated")}
         state["_groups"] = {
-            v: _Packed(tuple(self.filenames_of(v)), _pickled(entries))
-            if isinstance(entries, list)
-            else entries
+            v: self._packed(v, entries) if isinstance(entries, list) else entries
             for v, entries in self._groups.items()
         }
         return state
+
+    def _packed(self, version: Version, entries: list[Element]) -> list[Element] | _Packed:
+        if all(isinstance(e, Span) for e in entries):
+            return entries
+        decoded = [self._decoded(e) for e in entries]  # no span: nothing to decode
+        return _Packed(tuple(self.filenames_of(version)), _pickled(decoded))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._validated = {}
 
-    def _entries(self, version: Version) -> list[dict[str, Any]]:
+    def _entries(self, version: Version) -> Sequence[Element]:
         """The raw entries of ``version`` (unpickled on first use after a transfer)."""
         group = self._groups.get(version, [])
-        if isinstance(group, _Packed):
-            group = self._groups[version] = pickle.loads(group.entries)  # noqa: S301 - ours
-        return group
+        return group.unpacked() if isinstance(group, _Packed) else group
+
+    def _decoded(self, entry: Element) -> dict[str, Any]:
+        if isinstance(entry, Span):
+            value: dict[str, Any] = load_json(self._source[entry.start : entry.end])
+            return value  # an object: it was one when the page was scanned
+        return entry
 
     def _reject(self, filename: str, category: str, reason: str) -> Rejected:
         return Rejected(project=self.name, filename=filename, category=category, reason=reason)
 
     def _validate(
-        self, entries: Iterable[dict[str, Any]]
+        self, entries: Iterable[Element]
     ) -> tuple[tuple[DistFile, ...], tuple[Rejected, ...]]:
         files, rejected = [], []
-        for entry in entries:
+        for element in entries:
+            try:
+                entry = self._decoded(element)
+            except ValueError as exc:  # deep nesting, decoded now from a deeper stack
+                shown = _shown(_entry_filename(element))
+                rejected.append(self._reject(shown, "bad-entry", f"{shown}: {exc}"))
+                continue
             fields = self._fields(entry)
             try:
                 files.append(
@@ -482,7 +491,7 @@ class ProjectPage:
         group = self._groups.get(version, ())
         if isinstance(group, _Packed):
             return list(group.filenames)
-        return [str(e.get("filename")) for e in group]
+        return [str(_entry_filename(e)) for e in group]
 
     def by_version(self) -> Mapping[Version, Sequence[DistFile]]:
         """Valid files by version, newest first; a version is validated when it is read."""
@@ -512,11 +521,19 @@ class ProjectPage:
         return (*self._refused, *(r for v in self._order for r in self._group(v)[1]))
 
 
+def _entry_filename(entry: Element) -> object:
+    """The ``filename`` an entry gives, whatever it is."""
+    return entry.filename if isinstance(entry, Span) else entry.get("filename")
+
+
 class _Packed(NamedTuple):
     """A version's entries as a worker process sends them: pickled, with their filenames."""
 
     filenames: tuple[str, ...]
     entries: bytes
+
+    def unpacked(self) -> list[dict[str, Any]]:
+        return pickle.loads(self.entries)  # type: ignore[no-any-return]  # noqa: S301 - ours
 
 
 def _as_is(entry: dict[str, Any]) -> dict[str, Any]:
@@ -575,7 +592,8 @@ def parse_json_page(
     """Parse a PEP 691 project page."""
     where = redact(url)
     try:
-        data = load_json(body)
+        text = text_of(body)
+        data, files = scan(text, "files")
     except ValueError as exc:  # UnicodeDecodeError and "nested too deeply" too
         raise UpstreamError(f"malformed JSON page at {where}: {exc}") from None
     if not isinstance(data, dict):
@@ -587,16 +605,15 @@ def parse_json_page(
     name = data.get("name")
     if isinstance(name, str) and canonicalize_name(name) != project:
         raise UpstreamError(f"page at {where} is for project {name[:80]!r}, not {project!r}")
-    raw_files = data.get("files")
-    if not isinstance(raw_files, list):
+    if files is None:
         raise UpstreamError(f"malformed JSON page at {where}: 'files' is not a list")
     status_obj = data.get("project-status")
     status = status_obj.get("status") if isinstance(status_obj, dict) else None
-    entries = [item if isinstance(item, dict) else {} for item in raw_files]
     return ProjectPage(
         name=project,
         url=redact(url),
-        entries=entries,
+        entries=files,
+        source=body if len(text) == len(body) else text,  # one byte a character: ASCII
         fields=_json_fields,
         page_url=url,
         api_version=api_version,

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from selmirror import pages
 from selmirror.errors import UpstreamError
 from selmirror.index_writer import render_project_html, render_project_json
 from selmirror.pages import (
@@ -308,16 +309,49 @@ def test_a_page_sent_between_processes_reads_the_same(kind: str) -> None:
     assert sent.refused == page.refused
 
 
-def test_a_sent_page_unpacks_only_the_versions_read() -> None:
-    versions = [f"1.{n}" for n in range(50)]
-    page = parse_json_page(
-        _json(*(_entry(f"foo-{v}.tar.gz") for v in versions)), url=URL, project=FOO
+def test_a_sent_html_page_unpacks_only_the_versions_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    links = "".join(f'<a href="foo-1.{n}.tar.gz">foo-1.{n}.tar.gz</a>' for n in range(50))
+    page = parse_page(
+        f"<html><body>{links}</body></html>".encode(), "text/html", url=URL, project=FOO
     )
     sent = pickle.loads(pickle.dumps(page))
+    unpacked: list[tuple[str, ...]] = []
+    real = pages._Packed.unpacked
+
+    def counted(self: pages._Packed) -> list[dict[str, Any]]:
+        unpacked.append(self.filenames)
+        return real(self)
+
+    monkeypatch.setattr(pages._Packed, "unpacked", counted)
     newest = sent.versions()[0]
     assert [f.filename for f in sent.by_version()[newest]] == ["foo-1.49.tar.gz"]
+    assert [f.filename for f in sent.by_version()[newest]] == ["foo-1.49.tar.gz"]
     assert sent.filenames_of(Version("1.3")) == ["foo-1.3.tar.gz"]
-    assert sum(isinstance(g, list) for g in sent._groups.values()) == 1
+    assert unpacked == [("foo-1.49.tar.gz",)]
+
+
+def test_a_json_page_decodes_only_the_versions_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    versions = [f"1.{n}" for n in range(50)]
+    body = _json(*(_entry(f"foo-{v}.tar.gz") for v in versions))
+    decoded: list[bytes | str] = []
+    real = pages.load_json
+
+    def counted(data: bytes | str) -> Any:
+        decoded.append(data)
+        return real(data)
+
+    monkeypatch.setattr(pages, "load_json", counted)
+    page = parse_json_page(body, url=URL, project=FOO)
+    sent = pickle.loads(pickle.dumps(page))
+    for read in (page, sent):
+        newest = read.versions()[0]
+        assert [f.filename for f in read.by_version()[newest]] == ["foo-1.49.tar.gz"]
+        assert [f.filename for f in read.by_version()[newest]] == ["foo-1.49.tar.gz"]
+        assert read.filenames_of(Version("1.3")) == ["foo-1.3.tar.gz"]
+    assert len(decoded) == 2
+    assert all(json.loads(d)["filename"] == "foo-1.49.tar.gz" for d in decoded)
 
 
 # --- hostile input: one clear refusal, never a traceback, never a hang (issue 10) --------
