@@ -35,7 +35,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from selmirror import signals
 from selmirror.upstream import Upstream, make_session, tls_context
@@ -175,7 +175,8 @@ def _received(sent: _Answer | Path) -> _Answer:
     if isinstance(sent, _Answer):
         return sent
     try:
-        return pickle.loads(sent.read_bytes())  # type: ignore[no-any-return]  # noqa: S301
+        with sent.open("rb") as f:  # not read whole first: a page is not held twice
+            return pickle.load(f)  # type: ignore[no-any-return]  # noqa: S301 - our own
     finally:
         sent.unlink()
 
@@ -265,16 +266,44 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> _Answer | Path:
     except Exception as exc:  # noqa: BLE001 - raised again in the parent, after the logs
         answer = _Answer(error=_portable(exc))
     answer.records = _kept.take()
-    data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
-    if len(data) <= SPILL_BYTES or _spill is None:
+    if _spill is None:
         return answer
-    name = ""
+    spilled = _Spill(_spill)
     try:
-        fd, name = tempfile.mkstemp(dir=_spill)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with spilled:
+            pickle.dump(answer, spilled, protocol=pickle.HIGHEST_PROTOCOL)
     except OSError:  # no room for it: through the pipe, slower but whole
         with contextlib.suppress(OSError):
-            os.unlink(name)
+            os.unlink(spilled.name)
         return answer
-    return Path(name)
+    return Path(spilled.name) if spilled.name else answer
+
+
+class _Spill:
+    """Where a worker pickles an answer: in memory while it is small (then it goes through
+    the pipe), else into a file of the spill folder, written as it is pickled: a page of
+    100 MiB is never a second 100 MiB of pickled bytes in the worker."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.name = ""
+        self._small = bytearray()
+        self._file: IO[bytes] | None = None
+
+    def write(self, data: bytes) -> int:
+        if self._file is None:
+            if len(self._small) + len(data) <= SPILL_BYTES:
+                self._small += data
+                return len(data)
+            fd, self.name = tempfile.mkstemp(dir=self.folder)
+            self._file = os.fdopen(fd, "wb")
+            self._file.write(self._small)
+            self._small = bytearray()
+        return self._file.write(data)  # a large bytes object comes whole: not copied
+
+    def __enter__(self) -> _Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
 import tempfile
 from pathlib import Path
@@ -140,3 +141,20 @@ def test_a_large_answer_comes_back_through_the_pipe_when_no_file_can_be_written(
         (spill,) = tmp_path.iterdir()
         spill.rmdir()  # the workers' writes there now fail
         assert workers.call(big, upstream, 1 << 20, what="big") == big(upstream, 1 << 20)
+
+
+def test_an_answer_is_pickled_into_memory_while_small_then_into_a_file(tmp_path: Path) -> None:
+    small = {"a": b"x" * 100}
+    spilled = workers._Spill(tmp_path)
+    with spilled:
+        pickle.dump(small, spilled, protocol=pickle.HIGHEST_PROTOCOL)
+    assert spilled.name == ""
+    assert list(tmp_path.iterdir()) == []
+
+    large = {"page": b"y" * (workers.SPILL_BYTES * 3), "spans": list(range(1000))}
+    spilled = workers._Spill(tmp_path)
+    with spilled:
+        pickle.dump(large, spilled, protocol=pickle.HIGHEST_PROTOCOL)
+    assert Path(spilled.name).parent == tmp_path
+    assert workers._received(Path(spilled.name)) == large
+    assert list(tmp_path.iterdir()) == []  # read once, then gone
