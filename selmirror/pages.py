@@ -16,6 +16,7 @@ import pickle
 import re
 import sys
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
@@ -409,7 +410,7 @@ class ProjectPage:
     def __getstate__(self) -> dict[str, Any]:
         """For a worker process to send the page: each version's entries pickled apart, to
         be unpickled when that version is first used (most never are). Entries still in the
-        page's source travel as they are, with the source."""
+        page's source travel as their offsets, with the source."""
         state = {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_validated")}
         state["_groups"] = {
             v: self._packed(v, entries) if isinstance(entries, list) else entries
@@ -417,9 +418,11 @@ class ProjectPage:
         }
         return state
 
-    def _packed(self, version: Version, entries: list[Element]) -> list[Element] | _Packed:
-        if all(isinstance(e, Span) for e in entries):
-            return entries
+    def _packed(self, version: Version, entries: list[Element]) -> _Packed:
+        spans = [e for e in entries if isinstance(e, Span)]
+        if len(spans) == len(entries):
+            offsets = array("q", [n for span in spans for n in (span.start, span.end)])
+            return _Packed(tuple(span.filename for span in spans), spans=offsets)
         decoded = [self._decoded(e) for e in entries]  # no span: nothing to decode
         return _Packed(tuple(self.filenames_of(version)), _pickled(decoded))
 
@@ -527,12 +530,20 @@ def _entry_filename(entry: Element) -> object:
 
 
 class _Packed(NamedTuple):
-    """A version's entries as a worker process sends them: pickled, with their filenames."""
+    """A version's entries as a worker process sends them, with their filenames: pickled,
+    or where they lie in the page's source (the start and end of each, in turn)."""
 
     filenames: tuple[str, ...]
-    entries: bytes
+    entries: bytes = b""
+    spans: array[int] | None = None
 
-    def unpacked(self) -> list[dict[str, Any]]:
+    def unpacked(self) -> list[Element]:
+        offsets = self.spans
+        if offsets is not None:
+            return [
+                Span(name, offsets[2 * n], offsets[2 * n + 1])
+                for n, name in enumerate(self.filenames)
+            ]
         return pickle.loads(self.entries)  # type: ignore[no-any-return]  # noqa: S301 - ours
 
 
