@@ -108,7 +108,8 @@ class TargetResolution:
     yanked_ok: set[tuple[NormalizedName, Version]] = field(default_factory=set)
     chains: dict[NormalizedName, list[str]] = field(default_factory=dict)
     dropped: dict[NormalizedName, str] = field(default_factory=dict)
-    # "x 1.0" -> why its dependencies are unknown ("x-1.0.tar.gz: PKG-INFO 2.1 and no egg-info")
+    # "x 1.0" -> why its dependencies are unknown
+    # ("x-1.0.tar.gz: PKG-INFO 2.1, no egg-info, and no literal setup.py")
     unknown: dict[str, str] = field(default_factory=dict)
     # the file this target installs of each chosen version, and those whose metadata it read
     installs: dict[tuple[NormalizedName, Version], DistFile] = field(default_factory=dict)

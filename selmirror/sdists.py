@@ -251,7 +251,7 @@ def sdist_metadata(contents: SdistContents) -> SdistMetadata:
         requires_dist=None,
         requires_python=requires_python,
         provides_extra=extras,
-        source=f"{why}, and no egg-info",
+        source=f"{why}, no egg-info, and no literal setup.py",
     )
 
 

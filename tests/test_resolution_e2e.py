@@ -220,7 +220,7 @@ def test_sdist_dependencies_static_and_dynamic(
     assert set(picked) == {"app", "static-sdist", "dynamic-sdist", "leaf"}
     why = {
         "dynamic-sdist 1.0": "dynamic_sdist-1.0.tar.gz: PKG-INFO 2.2 marks Requires-Dist as "
-        "Dynamic, and no egg-info"
+        "Dynamic, no egg-info, and no literal setup.py"
     }
     assert report["targets"][0]["unknown_dependencies"] == why  # type: ignore[index]
     assert report["summary"]["unknown_dependencies"] == why  # type: ignore[index]
@@ -250,7 +250,8 @@ def test_summary_names_unknown_dependencies(
     assert code == 0
     assert (
         "dependencies of old-style 1.0 unknown (old_style-1.0.tar.gz: PKG-INFO 2.1, older than "
-        "2.2, and no egg-info): if it has dependencies, name them as requirements"
+        "2.2, no egg-info, and no literal setup.py): if it has dependencies, name them as "
+        "requirements"
     ) in out
 
 
