@@ -324,7 +324,8 @@ def _stream(
     pace = Pace(url, upstream.timeout)
     headers = {"Accept-Encoding": "identity", "Accept": "*/*"}
     with (
-        os.fdopen(fd, "wb") as out,
+        # chunks come as they arrive (a TLS record, 16 KiB): written a MiB at a time
+        os.fdopen(fd, "wb", buffering=CHUNK) as out,
         upstream.session.get(
             url, stream=True, headers=headers, timeout=upstream.timeout
         ) as response,
