@@ -19,8 +19,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
 
-import urllib3
-
 from selmirror import hashes, signals, workers
 from selmirror.errors import IntegrityError, OutputError, SelmirrorError, UpstreamError
 from selmirror.folder import (
@@ -36,11 +34,10 @@ from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.progress import Progress
 from selmirror.upstream import (
-    ConnectionBroken,
     Pace,
     Upstream,
+    blocks,
     check_status,
-    chunks,
 )
 from selmirror.urls import redact
 
@@ -324,16 +321,15 @@ def _stream(
     pace = Pace(url, upstream.timeout)
     headers = {"Accept-Encoding": "identity", "Accept": "*/*"}
     with (
-        # chunks come as they arrive (a TLS record, 16 KiB): written a MiB at a time
-        os.fdopen(fd, "wb", buffering=CHUNK) as out,
+        os.fdopen(fd, "wb", buffering=CHUNK) as out,  # a MiB a system call, whatever comes
         upstream.session.get(
             url, stream=True, headers=headers, timeout=upstream.timeout
         ) as response,
     ):
         check_status(response, url)
-        try:
-            # the bytes on the wire, as pip hashes them: never decode Content-Encoding
-            for chunk in chunks(response, CHUNK, decode=False):
+        # the bytes on the wire, as pip hashes them: never decode Content-Encoding
+        with contextlib.closing(blocks(response, pace)) as body:
+            for chunk in body:
                 count += len(chunk)
                 if limit is not None and count > limit:
                     raise IntegrityError(
@@ -345,13 +341,10 @@ def _stream(
                         f"{job.file.filename}: larger than --max-file-size "
                         f"({upstream.max_file_size} bytes), and its page gives no size"
                     )
-                pace.check(count)
                 for h in hashers.values():
                     h.update(chunk)
                 out.write(chunk)
                 progress.bytes_done(len(chunk))
-        except urllib3.exceptions.HTTPError as exc:
-            raise ConnectionBroken(type(exc).__name__) from exc
     return {a: h.hexdigest() for a, h in hashers.items()}, count
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,13 +117,17 @@ def test_a_page_store_that_cannot_be_written_costs_speed_not_the_run(
 def test_a_trickling_upstream_is_cut_off_not_waited_for(
     fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A byte every so often answers each socket read in time: --timeout alone never fired."""
-    fake_index.add_file("slow", "slow-1.0.tar.gz", os.urandom(5_000), throttle=200.0)
+    """A byte every so often answers each socket read in time: --timeout alone never fired.
+    Files are read in blocks (here 25,000 bytes, half the grace at the least rate): a
+    watchdog cuts the one blocking read off, 1 s in, not when the file ends, 100 s in."""
+    fake_index.add_file("slow", "slow-1.0.tar.gz", os.urandom(20_000), throttle=200.0)
+    started = time.monotonic()
     code = main(
         ["slow", "--no-deps", "--index", fake_index.url, "--local-folder", str(tmp_path / "m"),
          "--timeout", "0.25", "--processes", "0"]
     )  # fmt: skip
     err = capsys.readouterr().err
+    assert time.monotonic() - started < 30, "waited for the trickle to end"
     assert code == 3, err
     assert err.splitlines()[-1].startswith("error: too slow: ")
     assert "kB/s after 1s" in err.splitlines()[-1]
