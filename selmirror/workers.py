@@ -29,6 +29,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -72,9 +73,12 @@ def worker_processes(count: int, upstream: Upstream) -> Iterator[None]:
     if count <= 0 or not can_fork() or _pool is not None:
         yield
         return
+    global _pool_forks
     tls_context()  # loaded once here, inherited by every worker (about 20 ms each otherwise)
+    _guard_forks()
     remove_stale_spills()
     spill: Path | None = None
+    _pool_forks = True
     try:
         spill = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-"))
         pool = ProcessPoolExecutor(
@@ -86,6 +90,7 @@ def worker_processes(count: int, upstream: Upstream) -> Iterator[None]:
         pool.submit(int)  # forks every worker now, while this is the only thread
     except OSError as exc:
         log.debug("no worker processes (%s); working in threads", exc)
+        _pool_forks = False
         if spill is not None:
             shutil.rmtree(spill, ignore_errors=True)
         yield
@@ -98,6 +103,7 @@ def worker_processes(count: int, upstream: Upstream) -> Iterator[None]:
         finished = True
     finally:
         _pool = None
+        _pool_forks = False
         if not finished:  # an error or Ctrl-C: tasks under way are not waited for
             _terminate(pool)
         pool.shutdown(wait=True, cancel_futures=True)
@@ -224,14 +230,63 @@ def _check_parent(parent: int) -> None:
         os._exit(1)
 
 
+_ENDING = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s)
+_fork_mask = threading.local()  # the forking thread's signal mask, while it forks
+_forks_guarded = False
+_pool_forks = False  # while a pool may fork: forks are guarded
+
+
+def _guard_forks() -> None:
+    """While worker processes are in use, a fork of this process runs none of the run's
+    own signal handlers.
+
+    Workers fork on demand, in whichever thread submits. Between the fork and the
+    worker's initializer, a signal (the run ending its workers with SIGTERM) used to run
+    the run's handler in the child, which printed a traceback from the middle of
+    ``random``'s after-fork reseeding and the run's "error:" line. The forking thread now
+    blocks the signals that end a run across the fork; the child sets a worker's own
+    handlers first and only then lets them in, pending ones included.
+    """
+    global _forks_guarded
+    if _forks_guarded:
+        return
+    _forks_guarded = True
+    os.register_at_fork(
+        before=_block_ending_signals,
+        after_in_parent=_restore_signal_mask,
+        after_in_child=_become_worker_signals,
+    )
+
+
+def _block_ending_signals() -> None:
+    if _pool_forks:
+        _fork_mask.saved = signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)
+
+
+def _restore_signal_mask() -> None:
+    saved = getattr(_fork_mask, "saved", None)
+    _fork_mask.saved = None
+    if saved is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+
+
+def _become_worker_signals() -> None:
+    if getattr(_fork_mask, "saved", None) is not None:
+        _worker_signals()
+        _restore_signal_mask()
+
+
+def _worker_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    for signum in _ENDING[1:]:  # the parent's handlers do not belong here: die at once
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _start_worker(upstream: Upstream, spill: Path, parent: int) -> None:
     global _worker_upstream, _spill, _parent
     _die_with(parent)
     _spill, _parent = spill, parent
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if signum is not None:  # the parent's handlers do not belong here: die at once
-            signal.signal(signum, signal.SIG_DFL)
+    _worker_signals()  # already so after a guarded fork
     # every record once, to be handled in the parent; levels stay as the parent set them
     logging.getLogger().handlers[:] = [_kept]
     ours = logging.getLogger("selmirror")

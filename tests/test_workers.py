@@ -158,3 +158,38 @@ def test_an_answer_is_pickled_into_memory_while_small_then_into_a_file(tmp_path:
     assert Path(spilled.name).parent == tmp_path
     assert workers._received(Path(spilled.name)) == large
     assert list(tmp_path.iterdir()) == []  # read once, then gone
+
+
+@needs_fork
+def test_a_fork_while_workers_are_in_use_runs_none_of_the_runs_handlers(
+    upstream: Upstream,
+) -> None:
+    """A worker forks on demand; until its initializer ran, a SIGTERM from the run ending
+    it ran the run's own handler in the child (a traceback, and the run's error line)."""
+
+    def runs_handler(signum: int, frame: object) -> None:
+        raise AssertionError("the run's handler ran")
+
+    previous = signal.signal(signal.SIGTERM, runs_handler)
+    try:
+        with workers.worker_processes(1, upstream):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: report, and leave at once
+                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+                seen = (
+                    signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,
+                    signal.getsignal(signal.SIGINT) is signal.SIG_IGN,
+                    signal.SIGTERM in blocked,
+                )
+                os.write(write, repr(seen).encode())
+                os._exit(0)
+            os.close(write)
+            with os.fdopen(read) as answer:
+                seen = answer.read()
+            os.waitpid(pid, 0)
+            assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        assert seen == "(True, True, False)"
+        assert signal.getsignal(signal.SIGTERM) is runs_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
