@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -359,7 +359,9 @@ class Repository:
             future = self.page_future(name)
             if not deep:
                 return
-            future.add_done_callback(lambda page: self._explore_page(name, specifier, extras, page))
+            future.add_done_callback(
+                _speculative(lambda page: self._explore_page(name, specifier, extras, page))
+            )
         except RuntimeError:  # the pools are shut down: the resolution is over
             return
 
@@ -376,14 +378,14 @@ class Repository:
         if version is None:
             return
         files = self._likely_files(name, version)
-        if self.speculate:
-            for f in files:
-                if not self._in_mirror(f):
-                    self.fetch(f)
         try:
+            if self.speculate:
+                for f in files:
+                    if not self._in_mirror(f):
+                        self.fetch(f)
             for f in files:
                 self.metadata_future(f).add_done_callback(
-                    lambda meta: self._explore_dependencies(extras, meta)
+                    _speculative(lambda meta: self._explore_dependencies(extras, meta))
                 )
         except RuntimeError:
             return
@@ -447,6 +449,20 @@ def load_page(
         except (OutputError, OSError) as exc:  # a cache: the next run asks upstream again
             log.warning("not keeping the page of %s: %s", name, exc)
     return page, hashlib.sha256(raw.body).hexdigest()
+
+
+def _speculative(callback: Callable[[Future[Any]], None]) -> Callable[[Future[Any]], None]:
+    """``callback`` for a future, as exploring ahead uses them: what it fails at is only
+    not done ahead (concurrent.futures would print a traceback, e.g. for a pool shut down
+    by an interrupt between the check and the submit)."""
+
+    def run(future: Future[Any]) -> None:
+        try:
+            callback(future)
+        except Exception as exc:  # noqa: BLE001 - the resolution does it again, or says why
+            log.debug("not explored ahead: %s: %s", type(exc).__name__, exc)
+
+    return run
 
 
 def _is_pure(f: DistFile) -> bool:
