@@ -258,16 +258,35 @@ def _guard_forks() -> None:
     )
 
 
+class _SigSet(ctypes.Structure):
+    _fields_ = [("bits", ctypes.c_ulong * (1024 // (8 * ctypes.sizeof(ctypes.c_ulong))))]
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _block_ending_signals() -> None:
-    if _pool_forks:
-        _fork_mask.saved = signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)
+    """Block the signals that end a run, in this (the forking) thread. Through libc, not
+    ``signal.pthread_sigmask``: that runs pending handlers, and a handler raising inside
+    an at-fork hook is printed as a traceback and otherwise lost."""
+    if not _pool_forks:
+        return
+    libc = _libc()
+    ending, saved = _SigSet(), _SigSet()
+    libc.sigemptyset(ctypes.byref(ending))
+    for signum in _ENDING:
+        libc.sigaddset(ctypes.byref(ending), int(signum))
+    if libc.pthread_sigmask(signal.SIG_BLOCK, ctypes.byref(ending), ctypes.byref(saved)) == 0:
+        _fork_mask.saved = saved
 
 
 def _restore_signal_mask() -> None:
+    """Let them in again; a pending one is then handled when Python next looks."""
     saved = getattr(_fork_mask, "saved", None)
     _fork_mask.saved = None
     if saved is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+        _libc().pthread_sigmask(signal.SIG_SETMASK, ctypes.byref(saved), None)
 
 
 def _become_worker_signals() -> None:
