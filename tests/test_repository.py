@@ -11,7 +11,7 @@ from selmirror.repository import _speculative
 
 
 def test_a_failing_exploration_callback_prints_no_traceback(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An interrupt shuts the pools between a check and a submit: the callback exploring
     ahead raised, and concurrent.futures printed its traceback on stderr."""
@@ -21,7 +21,8 @@ def test_a_failing_exploration_callback_prints_no_traceback(
     def explore(future: Future[int]) -> None:
         pool.submit(int)  # RuntimeError: cannot schedule new futures after shutdown
 
-    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(logging.getLogger("selmirror"), "propagate", True)  # as a run leaves it
+    caplog.set_level(logging.DEBUG, logger="selmirror.repository")
     future: Future[int] = Future()
     future.add_done_callback(_speculative(explore))
     future.set_result(1)
