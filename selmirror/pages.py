@@ -423,7 +423,7 @@ class ProjectPage:
         if len(spans) == len(entries):
             offsets = array("q", [n for span in spans for n in (span.start, span.end)])
             return _Packed(tuple(span.filename for span in spans), spans=offsets)
-        decoded = [self._decoded(e) for e in entries]  # no span: nothing to decode
+        decoded = [self._decoded(e) for e in entries]  # an HTML page's: dicts already
         return _Packed(tuple(self.filenames_of(version)), _pickled(decoded))
 
     def __setstate__(self, state: dict[str, Any]) -> None:

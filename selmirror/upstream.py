@@ -169,7 +169,7 @@ def read_body(response: requests.Response, url: str, timeout: float, limit: int)
     """
     pace = Pace(url, timeout)
     body = bytearray()
-    for chunk in chunks(response, 1 << 16, decode=True):
+    for chunk in chunks(response, 1 << 16):
         body += chunk
         if len(body) > limit:
             raise UpstreamError(f"larger than {_size(limit)}: {redact(url)}")
@@ -177,13 +177,13 @@ def read_body(response: requests.Response, url: str, timeout: float, limit: int)
     return bytes(body)
 
 
-def chunks(response: requests.Response, size: int, *, decode: bool) -> Iterator[bytes]:
-    """The body as it arrives, up to ``size`` bytes at a time, never waiting for ``size``:
-    a trickle shows at once, so that :class:`Pace` can see it. ``decode``: undo a
-    Content-Encoding (pages); distribution files are hashed as they came over the wire."""
+def chunks(response: requests.Response, size: int) -> Iterator[bytes]:
+    """The body as it arrives, its Content-Encoding undone, up to ``size`` bytes at a time,
+    never waiting for ``size``: a trickle shows at once, so that :class:`Pace` can see it.
+    (Distribution files come through :func:`blocks`, as they came over the wire.)"""
     raw = response.raw
     try:
-        while chunk := raw.read1(size, decode_content=decode):
+        while chunk := raw.read1(size, decode_content=True):
             yield chunk
     except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError) as exc:
         raise ConnectionBroken(type(exc).__name__) from exc

@@ -220,7 +220,7 @@ def _die_with(parent: int) -> None:
     """End this worker when ``parent`` does, whatever kills it (``kill -9``, the OOM killer):
     Linux's parent-death signal, and a check for a parent gone before it was set."""
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = _libc()
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     _check_parent(parent)
 
