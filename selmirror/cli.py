@@ -459,11 +459,11 @@ def _said(exc: SelmirrorError) -> int:
     return exc.exit_code
 
 
-def _write_report(where: str | None, document: dict[str, Any], out: TextIO) -> None:
+def _write_report(where: str, document: dict[str, Any], out: TextIO) -> None:
     """``--report``: to stdout for ``-``, else to that file (replacing the last run's)."""
     if where == "-":
         print(report.dumps(document, indent=2 if out.isatty() else None), file=out)
-    elif where:
+    else:
         try:
             atomic_write(Path(where), report.dumps(document).encode())
         except OSError as exc:
@@ -485,19 +485,20 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
             mirror.run(reqs, client, options, _progress(args), result)
     except SelmirrorError as exc:
         # a failed run still writes its report, so the last run's never stands for this one
-        document = (
-            report.failed(exc)
-            if result is None
-            else report.build(result, tuple(indexes), full=args.report_detail == "full")
-        )
-        with contextlib.suppress(SelmirrorError):  # the run's own error is the one to tell
-            if args.report == "-" or _problem(Path(args.report or "")) is None:
-                _write_report(args.report, document, out)
+        if args.report:
+            document = (
+                report.failed(exc)
+                if result is None
+                else report.build(result, tuple(indexes), full=args.report_detail == "full")
+            )
+            with contextlib.suppress(SelmirrorError):  # the run's own error is the one to tell
+                if args.report == "-" or _problem(Path(args.report)) is None:
+                    _write_report(args.report, document, out)
         raise
     lines = report.summary(result)
-    _write_report(
-        args.report, report.build(result, tuple(indexes), full=args.report_detail == "full"), out
-    )
+    if args.report:  # a night's document lists every file: built only when asked for
+        document = report.build(result, tuple(indexes), full=args.report_detail == "full")
+        _write_report(args.report, document, out)
     if args.report == "-":
         for line in lines:
             print(line, file=sys.stderr)

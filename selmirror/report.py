@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 from selmirror import __version__
+from selmirror.download import Outcome
 from selmirror.errors import SelmirrorError
 from selmirror.mirror import RunResult
 from selmirror.urls import redact
@@ -49,11 +50,18 @@ def build(result: RunResult, indexes: tuple[str, ...], *, full: bool = False) ->
     reqs = result.requirements
     options = result.options
     projects: dict[str, Any] = {}
+    outcomes: dict[str, list[Outcome]] = {}
+    for o in result.outcomes:
+        outcomes.setdefault(o.job.file.project, []).append(o)
+    metadata: dict[str, dict[str, Any]] = {}
+    for (project, version), use in result.metadata.items():
+        metadata.setdefault(project, {})[str(version)] = {
+            "files": dict(use.files),
+            "differ": use.differ,
+        }
     for name, selection in result.selections.items():
         files = []
-        for o in result.outcomes:
-            if o.job.file.project != name:
-                continue
+        for o in outcomes.get(name, ()):
             f = o.record or o.job.file
             files.append(
                 {
@@ -70,11 +78,7 @@ def build(result: RunResult, indexes: tuple[str, ...], *, full: bool = False) ->
         projects[name] = {
             "versions": {t: [str(v) for v in vs] for t, vs in selection.versions.items()},
             # per version: whose metadata the targets read, from where; do the files differ
-            "metadata": {
-                str(version): {"files": dict(use.files), "differ": use.differ}
-                for (project, version), use in result.metadata.items()
-                if project == name
-            },
+            "metadata": metadata.get(name, {}),
             "files": files,
             "rejected": [
                 *(
