@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
@@ -93,8 +93,8 @@ class Repository:
         # processes do, were the fastest overall)
         self._file_pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="file")
         self._lock = threading.Lock()
-        self._pages: dict[NormalizedName, Future[ProjectPage]] = {}
-        self._metadata: dict[str, Future[CoreMetadata]] = {}  # by filename
+        self._pages: dict[NormalizedName, _Job[ProjectPage]] = {}
+        self._metadata: dict[str, _Job[CoreMetadata]] = {}  # by filename
         self._files: dict[str, Future[tuple[Path, Fetched]]] = {}
         self._explored: set[tuple[NormalizedName, str, frozenset[str]]] = set()
         self._recorded: dict[NormalizedName, dict[str, DistFile]] = {}  # the mirror's pages
@@ -124,15 +124,19 @@ class Repository:
     # -- pages -------------------------------------------------------------------------
 
     def _submit(
-        self, pool: ThreadPoolExecutor, table: dict[K, Future[T]], key: K, fn: Callable[[], T]
-    ) -> Future[T]:
+        self, pool: ThreadPoolExecutor, table: dict[K, _Job[T]], key: K, fn: Callable[[], T]
+    ) -> _Job[T]:
         with self._lock:
-            future = table.get(key)
-            if future is None:
-                future = table[key] = pool.submit(fn)
-        return future
+            job = table.get(key)
+            if job is None:
+                job = table[key] = _Job(fn)
+                pool.submit(job.run)
+        return job
 
     def page_future(self, name: NormalizedName) -> Future[ProjectPage]:
+        return self._page_job(name).future
+
+    def _page_job(self, name: NormalizedName) -> _Job[ProjectPage]:
         def fetch() -> ProjectPage:
             try:
                 early = self._fetched.get(name)
@@ -154,12 +158,12 @@ class Repository:
 
     def page(self, name: NormalizedName) -> ProjectPage:
         """The project page; raises the :class:`SelmirrorError` its fetch raised."""
-        return self.page_future(name).result()
+        return self._page_job(name).result()
 
     def pages(self) -> dict[NormalizedName, ProjectPage]:
         """Every page fetched successfully so far."""
         with self._lock:
-            futures = dict(self._pages)
+            futures = {name: job.future for name, job in self._pages.items()}
         return {
             n: f.result()
             for n, f in futures.items()
@@ -174,9 +178,12 @@ class Repository:
 
     def metadata(self, f: DistFile) -> CoreMetadata:
         """What resolution needs of ``f``; read once per run, whoever asks."""
-        return self.metadata_future(f).result()
+        return self._metadata_job(f).result()
 
     def metadata_future(self, f: DistFile) -> Future[CoreMetadata]:
+        return self._metadata_job(f).future
+
+    def _metadata_job(self, f: DistFile) -> _Job[CoreMetadata]:
         return self._submit(
             self._meta_pool, self._metadata, f.filename, lambda: self._load_metadata(f)
         )
@@ -449,6 +456,43 @@ def load_page(
         except (OutputError, OSError) as exc:  # a cache: the next run asks upstream again
             log.warning("not keeping the page of %s: %s", name, exc)
     return page, hashlib.sha256(raw.body).hexdigest()
+
+
+class _Job(Generic[T]):
+    """Work queued for a pool, which whoever needs its result first may run instead.
+
+    The resolver asks for one page or one file's metadata at a time, while exploring
+    ahead queues many (every target's files of every likely version): what the resolver
+    waits for must not wait behind them. :meth:`result` runs the work in the calling thread
+    if no pool thread has started it; the pool's turn then does nothing. Whoever runs it,
+    :attr:`future` gets the outcome, and its callbacks run.
+    """
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn = fn
+        self._taken = False
+        self._lock = threading.Lock()
+        self.future: Future[T] = Future()
+
+    def run(self) -> None:
+        with self._lock:
+            if self._taken:
+                return
+            self._taken = True
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self._fn()
+        except BaseException as exc:  # for whoever waits; an interrupt goes on up too
+            self.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            self.future.set_result(result)
+
+    def result(self) -> T:
+        self.run()
+        return self.future.result()
 
 
 def _speculative(callback: Callable[[Future[Any]], None]) -> Callable[[Future[Any]], None]:

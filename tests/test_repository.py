@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from selmirror.repository import _speculative
+from selmirror.errors import UpstreamError
+from selmirror.repository import _Job, _speculative
 
 
 def test_a_failing_exploration_callback_prints_no_traceback(
@@ -28,3 +30,58 @@ def test_a_failing_exploration_callback_prints_no_traceback(
     future.set_result(1)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "not explored ahead: RuntimeError" in caplog.text
+
+
+def test_what_the_resolver_waits_for_never_waits_behind_exploring() -> None:
+    """Exploring ahead queues many reads; the one the resolver asks for runs at once in
+    its own thread when no pool thread has started it, and the queue's turn does nothing."""
+    pool = ThreadPoolExecutor(1)
+    release = threading.Event()
+    pool.submit(release.wait, 5)  # exploring work holding the only thread
+    runs: list[str] = []
+
+    def work() -> int:
+        runs.append(threading.current_thread().name)
+        return 42
+
+    job = _Job(work)
+    pool.submit(job.run)
+    seen: list[int] = []
+    job.future.add_done_callback(lambda f: seen.append(f.result()))
+    try:
+        assert job.result() == 42  # else it waits the 5 s, and runs in the pool's thread
+        assert runs == [threading.current_thread().name]
+        assert seen == [42]  # whoever waited on the future got the answer
+    finally:
+        release.set()
+        pool.shutdown()
+    assert runs == [threading.current_thread().name]  # the pool's turn did nothing
+
+
+def test_a_job_a_pool_thread_runs_is_waited_for_not_run_twice() -> None:
+    started, release = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def work() -> int:
+        calls.append(1)
+        started.set()
+        release.wait()
+        return 7
+
+    job = _Job(work)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(job.run)
+        started.wait()
+        threading.Timer(0.05, release.set).start()
+        assert job.result() == 7
+    assert calls == [1]
+
+
+def test_a_job_failing_in_the_callers_thread_fails_every_waiter() -> None:
+    def work() -> int:
+        raise UpstreamError("gone")
+
+    job = _Job(work)
+    with pytest.raises(UpstreamError, match="gone"):
+        job.result()
+    assert isinstance(job.future.exception(), UpstreamError)
