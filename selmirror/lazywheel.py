@@ -20,6 +20,11 @@ from selmirror.urls import redact
 
 log = logging.getLogger(__name__)
 TAIL = 1 << 16
+# Bigger wheels have bigger central directories and RECORDs, between METADATA and the end:
+# their first request asks for a 32nd of the file, up to this. On W3's 152 wheels for 8
+# targets that took 179 requests instead of 232, for 23 MB instead of 12 (the wheels
+# themselves are 730 MB).
+MAX_TAIL = 1 << 19
 MIN_FETCH = 1 << 15
 MAX_FETCHES = 8
 # All the bytes one wheel's METADATA may take by range: the central directory of a wheel of
@@ -41,7 +46,7 @@ class _RemoteFile(io.RawIOBase):
     is not read on; nor is a file whose reading would fetch more than ``MAX_RANGE_BYTES``.
     """
 
-    def __init__(self, upstream: Upstream, url: str) -> None:
+    def __init__(self, upstream: Upstream, url: str, size: int | None = None) -> None:
         super().__init__()
         self.upstream = upstream
         self.url = url
@@ -51,7 +56,7 @@ class _RemoteFile(io.RawIOBase):
         self.fetched = 0
         self._starts: list[int] = []
         self._chunks: list[bytes] = []
-        self._get(None, TAIL)
+        self._get(None, tail_for(size))
 
     def _get(self, first: int | None, length: int) -> None:
         """Fetch ``length`` bytes from ``first``, or the last ``length`` if it is ``None``."""
@@ -157,13 +162,24 @@ class _RemoteFile(io.RawIOBase):
         return length
 
 
-def remote_wheel_metadata(upstream: Upstream, url: str, filename: str) -> bytes:
+def tail_for(size: int | None) -> int:
+    """How many bytes from the end the first range request asks for, for a wheel of
+    ``size`` bytes (as its page says: a hint, never trusted beyond the request's size)."""
+    if size is None:
+        return TAIL
+    return max(TAIL, min(MAX_TAIL, size // 32))
+
+
+def remote_wheel_metadata(
+    upstream: Upstream, url: str, filename: str, size: int | None = None
+) -> bytes:
     """The METADATA of the wheel at ``url``; :class:`RangeNotSupported` if ranges are not.
+    ``size``, the page's, sizes the first request.
 
     The remote file is read unbuffered: each read asks for its own size, which a buffered
     reader would allocate before asking.
     """
-    remote = _RemoteFile(upstream, url)
+    remote = _RemoteFile(upstream, url, size)
     try:
         return wheel_metadata(cast(IO[bytes], remote), filename)
     except BadDistribution as exc:

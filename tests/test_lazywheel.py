@@ -14,7 +14,7 @@ import pytest
 from tenacity import Retrying, stop_after_attempt
 
 from selmirror.errors import UpstreamError
-from selmirror.lazywheel import RangeNotSupported, remote_wheel_metadata
+from selmirror.lazywheel import RangeNotSupported, remote_wheel_metadata, tail_for
 from selmirror.upstream import Upstream
 
 URL = "https://files.example/alpha-1.0-py3-none-any.whl"
@@ -103,6 +103,43 @@ def test_a_wheel_whose_directory_lies_outside_the_tail() -> None:
     data, session = _read(_honest(_wheel(padding=200_000, comment=b"c" * 65_000)))
     assert data == METADATA
     assert len(session.ranges) > 1
+
+
+def _wheel_with_big_directory(files: int) -> bytes:
+    """METADATA, then a RECORD and a central directory of ``files`` entries after it, as a
+    compiled project's wheel has (numpy's METADATA is about 350 KiB from its end)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("alpha/data.bin", b"x" * (8 << 20))
+        for n in range(files):
+            archive.writestr(f"alpha/module_with_a_long_name_{n:06d}.py", b"")
+        archive.writestr("alpha-1.0.dist-info/METADATA", METADATA)
+        record = "".join(f"alpha/module_with_a_long_name_{n:06d}.py,,\n" for n in range(files))
+        archive.writestr("alpha-1.0.dist-info/RECORD", record)
+    return out.getvalue()
+
+
+def test_the_pages_size_of_a_big_wheel_sizes_the_first_request() -> None:
+    """One request for what would take three from a 64 KiB tail (directory, then METADATA)."""
+    wheel = _wheel_with_big_directory(1500)
+    session = _Session(_honest(wheel))
+    upstream = Upstream(
+        session,  # type: ignore[arg-type]
+        [],
+        retrying=lambda: Retrying(stop=stop_after_attempt(1), reraise=True),
+    )
+    assert remote_wheel_metadata(upstream, URL, FILENAME, len(wheel)) == METADATA
+    assert session.ranges == [f"bytes=-{len(wheel) // 32}"]
+    session.ranges.clear()
+    assert remote_wheel_metadata(upstream, URL, FILENAME) == METADATA  # size unknown
+    assert len(session.ranges) == 3
+
+
+@pytest.mark.parametrize(("size", "tail"), [(None, 1 << 16), (1000, 1 << 16), (10**12, 1 << 19)])
+def test_the_first_request_is_bounded_whatever_size_a_page_claims(
+    size: int | None, tail: int
+) -> None:
+    assert tail_for(size) == tail
 
 
 def test_a_200_with_the_whole_file_is_not_read() -> None:
