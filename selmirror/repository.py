@@ -88,6 +88,13 @@ class Repository:
         # pages never wait behind metadata, nor metadata behind whole-file downloads
         self._page_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="page")
         self._meta_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="meta")
+        # the files only later targets pick: read a few at a time while the first target
+        # resolves, then all at once (see _promote)
+        self._later_pool = ThreadPoolExecutor(
+            max_workers=max(1, workers // 4), thread_name_prefix="meta-later"
+        )
+        self._later: dict[str, _Job[CoreMetadata]] = {}  # by filename, until promoted
+        self._promoted = False
         # a few at a time: whole files ahead of need must not starve the pages and metadata
         # the resolver waits for (measured on W3: 2 when threads download, 4 when worker
         # processes do, were the fastest overall)
@@ -108,6 +115,7 @@ class Repository:
         wait = not signals.aborting()  # a signal: work under way is not waited for
         self._page_pool.shutdown(wait=wait, cancel_futures=True)
         self._meta_pool.shutdown(wait=wait, cancel_futures=True)
+        self._later_pool.shutdown(wait=wait, cancel_futures=True)
         with self._lock:
             for future in self._files.values():
                 future.cancel()  # only succeeds for those that have not started
@@ -178,15 +186,51 @@ class Repository:
 
     def metadata(self, f: DistFile) -> CoreMetadata:
         """What resolution needs of ``f``; read once per run, whoever asks."""
+        with self._lock:
+            later = f.filename in self._later
+        if later:
+            self._promote()
         return self._metadata_job(f).result()
 
-    def metadata_future(self, f: DistFile) -> Future[CoreMetadata]:
-        return self._metadata_job(f).future
+    def metadata_future(self, f: DistFile, *, later: bool = False) -> Future[CoreMetadata]:
+        """The metadata of ``f``, read ahead of need; ``later`` if only a target after the
+        first would read it."""
+        with self._lock:
+            known = self._metadata.get(f.filename)
+            later = later and known is None and not self._promoted
+        if not later:
+            return self._metadata_job(f).future
+        job = self._submit(
+            self._later_pool, self._metadata, f.filename, lambda: self._load_metadata(f)
+        )
+        with self._lock:
+            if not self._promoted:
+                self._later[f.filename] = job
+        return job.future
 
     def _metadata_job(self, f: DistFile) -> _Job[CoreMetadata]:
         return self._submit(
             self._meta_pool, self._metadata, f.filename, lambda: self._load_metadata(f)
         )
+
+    def _promote(self) -> None:
+        """The resolver asks for a file only a later target picks: the first target is
+        resolved, so every read left for the later targets goes to the full pool now.
+
+        Targets resolve one after another, and the first is the one every run waits for:
+        its reads go first, beside only a few of the others' (with 8 targets, exploring
+        queued seven of those for each of its own). A job queued in both pools runs once,
+        in whichever thread takes it first."""
+        with self._lock:
+            if self._promoted:
+                return
+            self._promoted = True
+            jobs, self._later = list(self._later.values()), {}
+        try:
+            for job in jobs:
+                self._meta_pool.submit(job.run)
+        except RuntimeError:  # the pools are shut down: the resolution is over
+            return
 
     def _load_metadata(self, f: DistFile) -> CoreMetadata:
         """The metadata of ``f`` itself, from the cheapest source that works.
@@ -201,13 +245,15 @@ class Repository:
             return self._sdist_metadata(f)
         if self._done(f):
             return self._from_whole_file(f)
-        if f.core_metadata is not None and (data := self._pep658(f)) is not None:
-            return parse_core_metadata(data, source="pep658")
+        what = f"reading the metadata of {f.filename}"
+        if f.core_metadata is not None:
+            found = workers.call(pep658_metadata, self.upstream, f, what=what)
+            if found is not None:
+                return found
         if self.speculate and f.size is not None and f.size <= SMALL_WHEEL:
             return self._from_whole_file(f)  # one request, and likely kept
         try:
-            data = remote_wheel_metadata(self.upstream, f.url, f.filename)
-            return parse_core_metadata(data, source="range")
+            return workers.call(range_metadata, self.upstream, f, what=what)
         except RangeNotSupported:
             return self._from_whole_file(f)
 
@@ -270,31 +316,6 @@ class Repository:
             dependencies_known=True,
             source=f"{wheel.filename} (the sdist itself: {meta.source})",
         )
-
-    def _pep658(self, f: DistFile) -> bytes | None:
-        url = f.url + ".metadata"
-
-        def attempt() -> bytes | None:
-            with self.upstream.session.get(
-                url, timeout=self.upstream.timeout, stream=True
-            ) as response:
-                if response.status_code == 404:
-                    return None
-                check_status(response, url)
-                return read_body(response, url, self.upstream.timeout, MAX_METADATA_BYTES)
-
-        try:
-            data = self.upstream.call(url, attempt)
-        except UpstreamError as exc:
-            log.debug("%s; reading the wheel instead", exc)
-            return None
-        if data is None:
-            return None
-        advertised = hashes.strongest(f.core_metadata or {})
-        if advertised and hashlib.new(advertised[0], data).hexdigest() != advertised[1]:
-            log.warning("%s fails its advertised hash; reading the wheel instead", redact(url))
-            return None
-        return data
 
     def fetch(self, f: DistFile, *, now: bool = False) -> Future[tuple[Path, Fetched]]:
         """Download ``f`` whole into the cache, once per run: where, and what was fetched.
@@ -387,11 +408,11 @@ class Repository:
         files = self._likely_files(name, version)
         try:
             if self.speculate:
-                for f in files:
+                for f, _ in files:
                     if not self._in_mirror(f):
                         self.fetch(f)
-            for f in files:
-                self.metadata_future(f).add_done_callback(
+            for f, first in files:
+                self.metadata_future(f, later=not first).add_done_callback(
                     _speculative(lambda meta: self._explore_dependencies(extras, meta))
                 )
         except RuntimeError:
@@ -430,11 +451,49 @@ class Repository:
         except OSError:
             return False
 
-    def _likely_files(self, name: NormalizedName, version: Version) -> list[DistFile]:
-        """Per target, the file an installer there would take: each read once."""
+    def _likely_files(self, name: NormalizedName, version: Version) -> list[tuple[DistFile, bool]]:
+        """Per target, the file an installer there would take, each once, in the targets'
+        order; and whether the first target takes it."""
         files = [f for f in self.versions(name)[version] if f.yanked is None]
-        chosen = (installs(files, target, self.policy) for target in self.targets)
-        return list({f.filename: f for f in chosen if f is not None}.values())
+        chosen = [installs(files, target, self.policy) for target in self.targets]
+        first = chosen[0].filename if chosen and chosen[0] is not None else None
+        unique = {f.filename: f for f in chosen if f is not None}
+        return [(f, f.filename == first) for f in unique.values()]
+
+
+def pep658_metadata(upstream: Upstream, f: DistFile) -> CoreMetadata | None:
+    """The metadata of ``f`` from its PEP 658 file, checked against the advertised hash;
+    ``None`` when that file is missing or wrong (the wheel is read instead). Runs in a
+    worker process when there are some: the network and the parsing stay off the GIL
+    the resolver needs."""
+    url = f.url + ".metadata"
+
+    def attempt() -> bytes | None:
+        with upstream.session.get(url, timeout=upstream.timeout, stream=True) as response:
+            if response.status_code == 404:
+                return None
+            check_status(response, url)
+            return read_body(response, url, upstream.timeout, MAX_METADATA_BYTES)
+
+    try:
+        data = upstream.call(url, attempt)
+    except UpstreamError as exc:
+        log.debug("%s; reading the wheel instead", exc)
+        return None
+    if data is None:
+        return None
+    advertised = hashes.strongest(f.core_metadata or {})
+    if advertised and hashlib.new(advertised[0], data).hexdigest() != advertised[1]:
+        log.warning("%s fails its advertised hash; reading the wheel instead", redact(url))
+        return None
+    return parse_core_metadata(data, source="pep658")
+
+
+def range_metadata(upstream: Upstream, f: DistFile) -> CoreMetadata:
+    """The metadata of the wheel ``f``, read by HTTP range requests (in a worker process
+    when there are some); :class:`RangeNotSupported` if ranges will not do."""
+    data = remote_wheel_metadata(upstream, f.url, f.filename, f.size)
+    return parse_core_metadata(data, source="range")
 
 
 def load_page(

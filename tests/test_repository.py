@@ -5,11 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
+from fakeindex import FakeIndex
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
+from selmirror import upstream
 from selmirror.errors import UpstreamError
-from selmirror.repository import _Job, _speculative
+from selmirror.filter import Policy
+from selmirror.metadata import CoreMetadata
+from selmirror.models import DistFile
+from selmirror.repository import Repository, _Job, _speculative
+from selmirror.targets import make_targets
 
 
 def test_a_failing_exploration_callback_prints_no_traceback(
@@ -85,3 +94,42 @@ def test_a_job_failing_in_the_callers_thread_fails_every_waiter() -> None:
     with pytest.raises(UpstreamError, match="gone"):
         job.result()
     assert isinstance(job.future.exception(), UpstreamError)
+
+
+def test_reads_only_later_targets_need_wait_until_the_resolver_reaches_them(
+    fake_index: FakeIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With several targets, exploring ahead reads the first target's files with every
+    thread, and the other targets' files with a few, in the background; when the resolver
+    first asks for one of those, the rest are moved up to every thread."""
+    linux = fake_index.add_wheel("alpha", "1.0", tag="cp311-cp311-manylinux_2_28_x86_64")
+    windows = fake_index.add_wheel("alpha", "1.0", tag="cp311-cp311-win_amd64")
+    mac = fake_index.add_wheel("alpha", "1.0", tag="cp311-cp311-macosx_11_0_arm64")
+    read_by: dict[str, str] = {}
+    real_load = Repository._load_metadata
+
+    def load(self: Repository, f: DistFile) -> CoreMetadata:
+        read_by[f.filename] = threading.current_thread().name.split("_")[0]
+        return real_load(self, f)
+
+    monkeypatch.setattr(Repository, "_load_metadata", load)
+    targets = make_targets(["manylinux_2_28_x86_64", "win_amd64", "macosx_13_0_arm64"], ["3.11"])
+    with upstream.make_session(4) as session:
+        client = upstream.Upstream(session, [fake_index.url])
+        repo = Repository(client, targets=targets, policy=Policy(), workers=4, cache_dir=tmp_path)
+        release = threading.Event()
+        repo._later_pool.submit(release.wait, 10)  # the one later thread is busy
+        try:
+            repo.explore(canonicalize_name("alpha"), SpecifierSet(), frozenset())
+            page = repo.page(canonicalize_name("alpha"))
+            files = {f.filename: f for f in page.files}
+            repo.metadata_future(files[linux.filename]).result(timeout=10)
+            assert read_by == {linux.filename: "meta"}  # the others wait behind the few
+            # the resolver reaches the second target: every later read moves up
+            assert repo.metadata(files[windows.filename]).dependencies_known
+            repo.metadata_future(files[mac.filename]).result(timeout=5)
+            assert read_by[windows.filename] in ("MainThread", "meta")
+            assert read_by[mac.filename] == "meta"
+        finally:
+            release.set()
+            repo.close()
