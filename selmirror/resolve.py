@@ -16,8 +16,7 @@ that brings.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -582,8 +581,7 @@ def resolve_all(
     if out.errors and not keep_going:
         return out
     roots = [(root, need) for root, need in roots if root.name not in unavailable]
-
-    def resolve_one(target: Target) -> TargetResolution:
+    for target in targets:
         into = TargetResolution(target=target)
         free: list[Need] = []
         locked: list[Need] = []
@@ -600,12 +598,8 @@ def resolve_all(
             resolve_target(run, locked, into, follow_deps=False)
         if build_deps and not into.errors:
             _build_environments(run, into, build_requirements)
-        return into
-
-    stops = not keep_going and not optional_targets  # the first target that fails ends it
-    for into in _each_target(resolve_one, targets):
         out.targets.append(into)
-        if into.errors and stops:
+        if into.errors and not keep_going and not optional_targets:
             break
     failed = [r for r in out.targets if r.errors]
     if optional_targets and len(failed) < len(out.targets):
@@ -615,35 +609,6 @@ def resolve_all(
         out.errors += _grouped(failed)
     out.metadata = _metadata_use(out.targets)
     return out
-
-
-def _each_target(
-    resolve_one: Callable[[Target], TargetResolution], targets: Sequence[Target]
-) -> Iterator[TargetResolution]:
-    """Each target's resolution, in the targets' order: the first alone, then the others
-    side by side.
-
-    The first is the one a run waits for page by page; what the others need beyond it is
-    mostly the metadata of their own wheels (issue 9), and one after another each waited
-    for its own reads in turn (W3 for 8 targets: 0.55 s of the later targets' 0.6 s).
-    Side by side, their waits overlap. Each has its own provider; the repository they
-    share is made for threads.
-    """
-    if not targets:
-        return
-    yield resolve_one(targets[0])
-    rest = targets[1:]
-    if not rest:
-        return
-    pool = ThreadPoolExecutor(max_workers=min(len(rest), 8), thread_name_prefix="resolve")
-    futures = [pool.submit(resolve_one, target) for target in rest]
-    try:
-        for future in futures:
-            yield future.result()
-    finally:
-        # done, or the caller stopped at a failed target, or an interrupt: nothing more
-        # starts, and what runs ends at its next read from the repository it shares
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _metadata_use(

@@ -6,7 +6,6 @@ test_resolution_e2e.py; these tables pin the rules down fast and precisely.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -487,39 +486,3 @@ def test_locked_requirements_take_exactly_their_files_and_no_dependencies() -> N
     assert _picked(r) == {"a": ["1.0"]}
     assert m.metadata_reads == []
     assert r.installs[(NormalizedName("a"), Version("1.0"))].filename == "a-1.0-py3-none-any.whl"
-
-
-class _MeetingSource(Memory):
-    """A Source whose metadata reads of the given wheels each wait until all of them are
-    being read at once: resolutions that read them one target after another never meet."""
-
-    def __init__(self, meeting: Sequence[str]) -> None:
-        super().__init__()
-        self.meeting = set(meeting)
-        self.barrier = threading.Barrier(len(meeting), timeout=10)
-
-    def metadata(self, f: DistFile) -> CoreMetadata:
-        if f.filename in self.meeting:
-            self.barrier.wait()
-        return super().metadata(f)
-
-
-def test_targets_after_the_first_resolve_side_by_side_in_order() -> None:
-    """Their waits for their own wheels' metadata overlap (issue 9: 8 targets read 143
-    wheels' metadata where 0.1.0 read 56); the results come in the targets' order."""
-    later = ["b-1.0-cp312-cp312-win_amd64.whl", "b-1.0-cp312-cp312-macosx_11_0_arm64.whl"]
-    source = _MeetingSource(later)
-    source.add("a", "1.0", deps=["b"])
-    source.add(
-        "b",
-        "1.0",
-        tags=[
-            "cp312-cp312-manylinux_2_28_x86_64",
-            "cp312-cp312-win_amd64",
-            "cp312-cp312-macosx_11_0_arm64",
-        ],
-    )
-    platforms = ("manylinux_2_28_x86_64", "win_amd64", "macosx_13_0_arm64")
-    resolutions = _resolve(source, "a", platforms=platforms)
-    assert [r.target.platform for r in resolutions] == list(platforms)
-    assert all(r.versions == {"a": {Version("1.0")}, "b": {Version("1.0")}} for r in resolutions)
