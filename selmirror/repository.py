@@ -200,17 +200,18 @@ class Repository:
             later = later and known is None and not self._promoted
         if not later:
             return self._metadata_job(f).future
-        job = self._submit(
-            self._later_pool, self._metadata, f.filename, lambda: self._load_metadata(f)
-        )
+        job = self._metadata_job(f, self._later_pool)
         with self._lock:
             if not self._promoted:
                 self._later[f.filename] = job
         return job.future
 
-    def _metadata_job(self, f: DistFile) -> _Job[CoreMetadata]:
+    def _metadata_job(
+        self, f: DistFile, pool: ThreadPoolExecutor | None = None
+    ) -> _Job[CoreMetadata]:
+        """The read of ``f``'s metadata, queued for ``pool`` (the full one) if it is new."""
         return self._submit(
-            self._meta_pool, self._metadata, f.filename, lambda: self._load_metadata(f)
+            pool or self._meta_pool, self._metadata, f.filename, lambda: self._load_metadata(f)
         )
 
     def _promote(self) -> None:
