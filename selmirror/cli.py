@@ -42,7 +42,6 @@ DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUO
 PIPE_CLOSED = 141  # the reader of our output went away: 128 + SIGPIPE, as shells report it
 MIRROR_COMMANDS = ("mirror", "sync", "prune")  # share the mirror's options
 OTHER_COMMANDS = ("verify", "index", "export", "import")
-FUTURE_COMMANDS = ("serve",)
 
 
 MAX_WORKERS = 64  # parallel streams and processes: more only hurts an index, and the machine
@@ -338,13 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _split_command(argv: list[str]) -> tuple[str, list[str]]:
     """``(command, its arguments)``; no command word means ``mirror``."""
-    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS, "help"):
+    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS, "serve", "help"):
         return argv[0], argv[1:]
-    if argv and argv[0] in FUTURE_COMMANDS:
-        raise InputError(
-            f"'{argv[0]}' is reserved for a selmirror command that is not available yet",
-            hint=f"to mirror a project named {argv[0]!r}, write: selmirror mirror {argv[0]}",
-        )
     return "mirror", argv
 
 
@@ -432,6 +426,12 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
         command, rest = _split_command(list(argv if argv is not None else sys.argv[1:]))
         if command == "help":  # selmirror help [COMMAND]: what --help says
             return _main([*rest[:1], "--help"], out)
+        if command == "serve":
+            from selmirror.serve import command as serve
+
+            args = serve.parse(rest)
+            _setup_logging(args.verbose - args.quiet)
+            return serve.run(args, out)
         if command in OTHER_COMMANDS:
             from selmirror import commands  # only their users pay for tarfile and the rest
 

@@ -49,6 +49,10 @@ class OutputError(SelmirrorError):
     exit_code = 5
 
 
+class Locked(OutputError):
+    """Another run holds the local folder's lock, past the time given to wait for it."""
+
+
 class PartialFailure(SelmirrorError):
     """``--ignore-errors`` went on past failures; what succeeded was written."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from selmirror.errors import OutputError, UpstreamError
+from selmirror.errors import Locked, OutputError, UpstreamError
 from selmirror.models import DistFile
 from selmirror.pages import parse_json_page
 
@@ -170,7 +170,7 @@ class MirrorFolder:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise OutputError(f"cannot lock {self.root}: {exc.strerror}") from None
             if time.monotonic() >= deadline:
-                raise OutputError(
+                raise Locked(
                     f"another selmirror run is writing {self.root}; gave up after {wait:g}s",
                     hint="wait for it to finish, or raise --lock-timeout",
                 )

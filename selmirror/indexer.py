@@ -93,11 +93,28 @@ def _index(folder: MirrorFolder, *, full: bool, rewrite: bool) -> IndexResult:
     return result
 
 
+def index_project(folder: MirrorFolder, name: NormalizedName, *, replaced: str = "") -> bool:
+    """Bring one project's pages in line with its folder, and the root page with the
+    project folders (an upload); ``replaced`` names a file whose bytes changed under the
+    same name, so its record is not kept. ``True`` if a page changed."""
+    try:
+        changed = _reindex(folder, name, IndexResult(), rewrite=False, replaced=replaced)
+        return write_root(folder) or changed
+    except OSError as exc:
+        raise OutputError(f"cannot index {exc.filename or folder.root}: {exc.strerror}") from None
+
+
 def _reindex(
-    folder: MirrorFolder, name: NormalizedName, result: IndexResult, *, rewrite: bool
+    folder: MirrorFolder,
+    name: NormalizedName,
+    result: IndexResult,
+    *,
+    rewrite: bool,
+    replaced: str = "",
 ) -> bool:
     directory = folder.project_dir(name)
     records = folder.recorded(name)
+    records.pop(replaced, None)
     listing: dict[str, DistFile] = {}
     first: dict[str, str] = {}  # casefolded name -> the name listed
     clashing: set[str] = set()

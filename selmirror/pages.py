@@ -174,6 +174,15 @@ def filename_of(url: str) -> str:
     return unquote(segment) if "%" in segment else segment
 
 
+def is_distribution_filename(filename: str) -> bool:
+    """Whether ``filename`` is safe and ends like a wheel or sdist (no version check)."""
+    return (
+        _SAFE_FILENAME.fullmatch(filename) is not None
+        and len(filename.encode()) <= 255
+        and filename.endswith((".whl", ".tar.gz", ".zip"))
+    )
+
+
 def _check_filename(filename: object) -> str:
     if not isinstance(filename, str) or not filename:
         raise FileRefused("bad-filename", "entry without a filename")

@@ -551,7 +551,7 @@ def test_lying_metadata_hash_falls_back_to_the_wheel(
     [
         (["-e", "."], "error: "),
         (["--platform", "Bad Tag", "alpha"], "error: --platform 'Bad Tag'"),
-        (["serve"], "error: 'serve' is reserved"),
+        (["serve", "--port", "70000"], "error: argument --port: '70000' is not a port"),
         (["bad.txt"], "error: bad.txt:2: editable requirements (-e) are not supported"),
         (["alpha @ https://x.example/a.whl"], "error: command line: direct URL"),
         ([], "error: nothing to mirror"),
