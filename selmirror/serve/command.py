@@ -158,8 +158,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     if not root.is_dir():
         raise InputError(f"no mirror at {root}")
-    if not (root / HTML_PAGE).is_file():
-        log.warning("%s has no root page yet: /ready answers 503 until a sync writes it", root)
     try:
         settings = _settings(args, root)
     except ImportError:
@@ -167,6 +165,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             "selmirror serve needs its extra: pip install 'selmirror[serve]'"
         ) from None
     sock = _bind(args.host, args.port)
+    if not (root / HTML_PAGE).is_file():
+        log.warning("%s has no root page yet: /ready answers 503 until a sync writes it", root)
     host, port = sock.getsockname()[:2]
     sock.close()  # granian binds it again, in its own way; we only checked it can be had
     shown = f"[{host}]" if ":" in host else host
