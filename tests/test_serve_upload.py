@@ -66,9 +66,8 @@ def form(fields: dict[str, str], filename: str, content: bytes) -> tuple[str, by
     boundary = uuid.uuid4().hex
     parts = []
     for key, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
-        )
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+        parts.append(f"{head}{value}\r\n".encode())
     parts.append(
         f"--{boundary}\r\nContent-Disposition: form-data; "
         f'name="content"; filename="{filename}"\r\n'
