@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from fakeindex import FakeIndex
 from oracles import clean_env, uv_compile
 from uv import find_uv_bin
 
+from selmirror import index_writer
 from selmirror.cli import main
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -563,3 +565,63 @@ def test_pip_and_uv_install_through_serve_with_json_and_metadata(
 
 def _encodings(data: bytes) -> tuple[bytes, bytes]:
     return data, gzip.compress(data, compresslevel=6, mtime=0)
+
+
+# --- a sync and a prune while serving ------------------------------------------------------------
+
+
+def test_pages_served_during_syncs_and_prunes_list_only_files_that_are_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each sync moves alpha to a newer version and prunes the older one. A client reads
+    the JSON page, asks for every file it lists, then reads the page again: when both reads
+    gave the same page, every file must have been there (versions never come back, so the
+    same ETag means the same moment of the mirror)."""
+    root = tmp_path / "simple"
+    versions = [f"{n}.0" for n in range(1, 9)]
+    with FakeIndex(page_format="json") as index:
+        for version in versions:
+            index.add_wheel("alpha", version)
+            index.add_sdist("alpha", version)
+        sync = ["--index", index.url, "--local-folder", str(root), "--prune"]
+        assert main([f"alpha=={versions[0]}", *sync]) == 0
+        server = start_server(root, tmp_path / "log", "--log-format", "off")
+        write_page = index_writer._write_if_changed
+
+        def slow_write(path: Path, data: bytes) -> bool:
+            time.sleep(0.05)  # each moment between two steps of a sync lasts long enough to see
+            return write_page(path, data)
+
+        monkeypatch.setattr(index_writer, "_write_if_changed", slow_write)
+        seen: list[tuple[str, int]] = []
+        failures: list[str] = []
+        stop_reading = threading.Event()
+
+        def read() -> None:
+            while not stop_reading.is_set():
+                status, got, body = server.get("/simple/alpha/", Accept=JSON)
+                if status != 200:
+                    failures.append(f"page: {status}")
+                    continue
+                files = [f["filename"] for f in json.loads(body)["files"]]
+                answers = {f: server.request("HEAD", f"/simple/alpha/{f}")[0] for f in files}
+                if server.get("/simple/alpha/", Accept=JSON)[1]["etag"] == got["etag"]:
+                    seen.append((got["etag"], len(files)))
+                    failures.extend(f"{f}: {s}" for f, s in answers.items() if s != 200)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for version in versions[1:]:
+                assert main([f"alpha=={version}", *sync]) == 0, capsys.readouterr().err
+        finally:
+            stop_reading.set()
+            reader.join()
+            assert stop(server) == 0
+    assert failures == []
+    assert len({etag for etag, _ in seen}) >= 3, "the reader saw too few states to tell"
+    assert sorted(p.name for p in (root / "alpha").glob("alpha-*")) == [
+        f"alpha-{versions[-1]}-py3-none-any.whl",
+        f"alpha-{versions[-1]}-py3-none-any.whl.metadata",
+        f"alpha-{versions[-1]}.tar.gz",
+    ]
