@@ -8,23 +8,22 @@ uploads. One access-log line per request, written straight to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote
 
 from starlette.responses import FileResponse
 
 from selmirror.folder import HTML_PAGE
 from selmirror.serve import negotiate, tree
+from selmirror.serve.accesslog import AccessLog, LogFormat
 from selmirror.state import STATE_DIR
 
 Scope = MutableMapping[str, Any]
@@ -34,7 +33,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 FILE_CACHE = b"public, max-age=31536000, immutable"
 PAGE_VARY = b"Accept, Accept-Encoding"
-LogFormat = Literal["plain", "json", "off"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +60,7 @@ class App:
             from selmirror.serve.upload import Uploads
 
             self.uploads = Uploads(settings.root, settings.upload)
-        self.journal = "JOURNAL_STREAM" in os.environ  # systemd adds its own timestamps
+        self.access = AccessLog(settings.log_format, journal="JOURNAL_STREAM" in os.environ)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -89,7 +87,7 @@ class App:
         finally:
             if scope["method"] == "HEAD":
                 seen["bytes"] = 0
-            self.log(scope, seen["status"], seen["bytes"], time.perf_counter() - started)
+            self.access.request(scope, seen["status"], seen["bytes"], time.perf_counter() - started)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -219,44 +217,6 @@ class App:
             document["last_sync"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
             document["age_seconds"] = max(0, round(time.time() - mtime))
         await _json(send, 200, document, method)
-
-    def log(self, scope: Scope, status: int, size: int, seconds: float) -> None:
-        client = scope.get("client")
-        remote = client[0] if client else "-"
-        raw = scope.get("raw_path") or scope["path"].encode()
-        query = scope.get("query_string", b"")
-        target = (raw + (b"?" + query if query else b"")).decode("ascii", "backslashreplace")
-        agent = ""
-        for key, value in scope.get("headers", ()):
-            if key == b"user-agent":
-                agent = value[:200].decode("ascii", "backslashreplace")
-        if self.settings.log_format == "json":
-            line = json.dumps(
-                {
-                    "time": _now(),
-                    "remote": remote,
-                    "method": scope["method"],
-                    "path": target,
-                    "status": status,
-                    "bytes": size,
-                    "ms": round(seconds * 1000, 2),
-                    "user_agent": agent,
-                }
-            )
-        else:
-            request = f"{scope['method']} {target} HTTP/{scope.get('http_version', '1.1')}"
-            line = (
-                f"{remote} {json.dumps(request)} {status} {size} {seconds * 1000:.1f}ms "
-                f"{json.dumps(agent)}"
-            )
-            if not self.journal:
-                line = f"{_now()} {line}"
-        with contextlib.suppress(OSError, ValueError):  # a closed stderr fails no request
-            os.write(sys.stderr.fileno(), line.encode() + b"\n")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
