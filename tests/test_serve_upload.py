@@ -277,6 +277,10 @@ def test_overwrite_only_when_allowed(tmp_path: Path) -> None:
         assert page["files"][0]["hashes"]["sha256"] == hashlib.sha256(second).hexdigest()
         meta = (root / "same" / (filename + ".metadata")).read_bytes()
         assert b"Requires-Dist: alpha" in meta
+        for path in (f"/simple/same/{filename}", f"/simple/same/{filename}.metadata"):
+            status, got, body = server.get(path)  # a file may change: never "immutable"
+            assert (status, got["cache-control"]) == (200, "max-age=60, must-revalidate")
+        assert body == meta
         case = filename.replace("same", "SAME", 1)
         status, _, text = post(server, case, first, name="same")
         assert status == 409, text  # another spelling of a name there is never an overwrite

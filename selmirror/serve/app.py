@@ -56,6 +56,9 @@ class App:
         self.pages = tree.Pages()
         self.page_cache = f"max-age={settings.page_max_age}, must-revalidate".encode()
         self.uploads = None
+        self.file_cache = FILE_CACHE
+        if settings.upload is not None and settings.upload.allow_overwrite:
+            self.file_cache = self.page_cache  # a file may change under its name: revalidate
         if settings.upload is not None:
             from selmirror.serve.upload import Uploads
 
@@ -180,22 +183,58 @@ class App:
             await _plain(send, 404, b"not found\n", scope["method"])
             return
         path, st = found
+        headers = _headers(scope)
+        if target.filename.endswith(".metadata") and b"range" not in headers:
+            await self.small_file(scope, send, path, st, headers)
+            return
         etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
         last_modified = formatdate(st.st_mtime, usegmt=True)
         validators = {"etag": etag, "last-modified": last_modified}
-        if _not_modified(_headers(scope), etag, last_modified):
-            headers = [(k.encode(), v.encode()) for k, v in validators.items()]
-            headers.append((b"cache-control", FILE_CACHE))
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
+        if _not_modified(headers, etag, last_modified):
+            response = [(k.encode(), v.encode()) for k, v in validators.items()]
+            response.append((b"cache-control", self.file_cache))
+            await send({"type": "http.response.start", "status": 304, "headers": response})
             await send({"type": "http.response.body", "body": b""})
             return
         response = FileResponse(
             path,
             media_type="application/octet-stream",
             stat_result=st,
-            headers={**validators, "cache-control": FILE_CACHE.decode()},
+            headers={**validators, "cache-control": self.file_cache.decode()},
         )
         await response(scope, receive, send)
+
+    async def small_file(
+        self,
+        scope: Scope,
+        send: Send,
+        path: Path,
+        st: os.stat_result,
+        headers: dict[bytes, bytes],
+    ) -> None:
+        """A ``.metadata`` file from memory, as pages are (pip and uv read one per wheel
+        they consider; a range of one goes the way of other files)."""
+        body = self.pages.get(path, gzipped=False, st=st)
+        if body is None:
+            await _plain(send, 404, b"not found\n", scope["method"])
+            return
+        response = [
+            (b"etag", body.etag.encode()),
+            (b"last-modified", body.last_modified.encode()),
+            (b"cache-control", self.file_cache),
+        ]
+        if _not_modified(headers, body.etag, body.last_modified):
+            await send({"type": "http.response.start", "status": 304, "headers": response})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        response += [
+            (b"content-type", b"application/octet-stream"),
+            (b"content-length", str(len(body.data)).encode()),
+            (b"accept-ranges", b"bytes"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": response})
+        data = b"" if scope["method"] == "HEAD" else body.data
+        await send({"type": "http.response.body", "body": data})
 
     async def redirect(self, scope: Scope, send: Send, location: str) -> None:
         query = scope.get("query_string", b"")

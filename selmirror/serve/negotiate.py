@@ -15,6 +15,7 @@ Pure functions over header text. The rules (RFC 9110 section 12.5.1 and PEP 691)
 
 from __future__ import annotations
 
+import functools
 from typing import Final, Literal, NamedTuple
 
 JSON: Final = "application/vnd.pypi.simple.v1+json"
@@ -77,6 +78,7 @@ def _quality(text: str) -> float | None:
     return value if value <= 1.0 else None
 
 
+@functools.lru_cache(maxsize=512)  # clients send a handful of distinct headers
 def choose(accept: str | None) -> Choice | None:
     """The representation to send for ``accept``; ``None`` when nothing offered is
     acceptable."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import stat
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ def project_dir(root: Path, name: NormalizedName) -> Path | None:
     """The project's folder if it is a real folder of the tree (not a symlink)."""
     path = root / name
     try:
-        is_folder = path.is_dir() and not path.is_symlink()
+        is_folder = stat.S_ISDIR(os.lstat(path).st_mode)
     except OSError:
         return None
     return path if is_folder else None
@@ -113,7 +114,7 @@ def file_path(root: Path, real_root: str, target: File) -> tuple[Path, os.stat_r
 
 
 def _regular(st: os.stat_result) -> bool:
-    return (st.st_mode & 0o170000) == 0o100000
+    return stat.S_ISREG(st.st_mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +136,9 @@ class _Cached:
 
 
 class Pages:
-    """Page bytes by path, re-read when the file's inode, mtime or size changes; at most
-    ``budget`` bytes are kept (least recently used go first)."""
+    """Page bytes (and other small files: ``.metadata``) by path, re-read when the file's
+    inode, mtime or size changes; at most ``budget`` bytes are kept (least recently used
+    go first)."""
 
     def __init__(self, budget: int = 64 << 20) -> None:
         self.budget = budget
@@ -144,14 +146,15 @@ class Pages:
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: Path, *, gzipped: bool) -> Body | None:
-        """The page at ``path`` (gzip-encoded if ``gzipped`` and worth it); ``None`` if there
-        is no such page."""
+    def get(self, path: Path, *, gzipped: bool, st: os.stat_result | None = None) -> Body | None:
+        """The file at ``path`` (gzip-encoded if ``gzipped`` and worth it), ``st`` its
+        ``stat`` if the caller has it; ``None`` if there is no such file."""
         key = str(path)
-        try:
-            st = os.stat(key)
-        except OSError:
-            return None
+        if st is None:
+            try:
+                st = os.stat(key)
+            except OSError:
+                return None
         entry = self._cache.get(key)
         if entry is None or entry.key != (st.st_ino, st.st_mtime_ns, st.st_size):
             entry = self._load(key)
