@@ -191,9 +191,9 @@ class App:
         last_modified = formatdate(st.st_mtime, usegmt=True)
         validators = {"etag": etag, "last-modified": last_modified}
         if _not_modified(headers, etag, last_modified):
-            response = [(k.encode(), v.encode()) for k, v in validators.items()]
-            response.append((b"cache-control", self.file_cache))
-            await send({"type": "http.response.start", "status": 304, "headers": response})
+            unchanged = [(k.encode(), v.encode()) for k, v in validators.items()]
+            unchanged.append((b"cache-control", self.file_cache))
+            await send({"type": "http.response.start", "status": 304, "headers": unchanged})
             await send({"type": "http.response.body", "body": b""})
             return
         response = FileResponse(
