@@ -625,3 +625,20 @@ def test_pages_served_during_syncs_and_prunes_list_only_files_that_are_there(
         f"alpha-{versions[-1]}-py3-none-any.whl.metadata",
         f"alpha-{versions[-1]}.tar.gz",
     ]
+
+
+@pytest.mark.parametrize("module", ["granian", "starlette", "python_multipart", "bcrypt"])
+def test_without_the_serve_extra_it_says_what_to_install(
+    module: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # "import module" raises ImportError
+    (tmp_path / "htpasswd").write_text("alice:{SHA}x\n")
+    args = ["--local-folder", str(tmp_path), "--upload-htpasswd", str(tmp_path / "htpasswd")]
+    assert main(["serve", "--port", "0", *args]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: selmirror serve needs its extra ({module} is missing): "
+        "pip install 'selmirror[serve]'\n"
+    )

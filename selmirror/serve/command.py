@@ -159,10 +159,17 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if not root.is_dir():
         raise InputError(f"no mirror at {root}")
     try:
+        import granian.server  # noqa: F401 - here, so that a missing extra is one line
+        import python_multipart  # noqa: F401
+        import starlette  # noqa: F401
+
+        if args.upload_htpasswd is not None:
+            import bcrypt  # noqa: F401
         settings = _settings(args, root)
-    except ImportError:
+    except ImportError as exc:
         raise InputError(
-            "selmirror serve needs its extra: pip install 'selmirror[serve]'"
+            f"selmirror serve needs its extra ({(exc.name or '').split('.')[0]} is missing): "
+            "pip install 'selmirror[serve]'"
         ) from None
     sock = _bind(args.host, args.port)
     if not (root / HTML_PAGE).is_file():
