@@ -5,21 +5,19 @@ fake index filled, then HTTP requests with exact statuses and headers, and real 
 from __future__ import annotations
 
 import gzip
-import http.client
 import json
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fakeindex import FakeIndex
 from oracles import clean_env, uv_compile
+from servers import Server, build_mirror, children, start_server, stop
 from uv import find_uv_bin
 
 from selmirror import index_writer
@@ -31,109 +29,6 @@ TEXT_HTML = "text/html; charset=utf-8"
 PIP_ACCEPT = f"{JSON}, {V1_HTML}; q=0.1, text/html; q=0.01"  # pip 26 and uv send this
 WHEEL = "alpha-2.0-py3-none-any.whl"
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    port: int
-    root: Path
-    log_path: Path
-    prefix: str = "/simple/"
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
-    ) -> tuple[int, dict[str, str], bytes]:
-        """One request, the path sent exactly as given; headers by lower-case name."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
-            for key, value in (headers or {}).items():
-                conn.putheader(key, value)
-            if body:
-                conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body or None)
-            response = conn.getresponse()
-            data = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-        finally:
-            conn.close()
-
-    def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-        return self.request("GET", path, {k.replace("_", "-"): v for k, v in headers.items()})
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-
-def build_mirror(index: FakeIndex, root: Path) -> None:
-    for version in ("1.0", "2.0"):
-        index.add_wheel("alpha", version)
-        index.add_sdist("alpha", version)
-    index.add_wheel("Typing_Extras", "1.0")
-    index.add_wheel("gamma", "1.0+local")
-    code = main(
-        ["alpha", "typing-extras", "gamma", "--index", index.url, "--local-folder", str(root)]
-    )
-    assert code == 0
-
-
-def start_server(
-    root: Path, log_path: Path, *args: str, env: dict[str, str] | None = None
-) -> Server:
-    """``selmirror serve`` on a free loopback port; returns once it answers /health."""
-    log_file = open(log_path, "w")  # noqa: SIM115 - the child writes it; closed with the test
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "selmirror",
-            "serve",
-            "--local-folder",
-            str(root),
-            "--port",
-            "0",
-            "--workers",
-            "1",
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=log_file,
-        text=True,
-        env=env,
-    )
-    log_file.close()
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"at http://127\.0\.0\.1:(\d+)(/\S*)", line)
-    assert match, f"no 'serving' line: {line!r}; log: {log_path.read_text()}"
-    server = Server(process, int(match.group(1)), root, log_path, prefix=match.group(2))
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if server.get("/health")[0] == 200:
-                return server
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(server)
-            raise AssertionError(f"the server did not start: {log_path.read_text()}")
-        time.sleep(0.05)
-
-
-def stop(server: Server) -> int:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-    try:
-        return server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-        raise
-    finally:
-        if server.process.stdout:
-            server.process.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -441,30 +336,8 @@ def test_sigterm_stops_the_server_and_its_workers(tmp_path: Path) -> None:
     root = tmp_path / "simple"
     root.mkdir()
     server = start_server(root, tmp_path / "log")
-    children = _children(server.process.pid)
-    assert children, "granian runs its workers as child processes"
-    assert stop(server) == 0
-    for pid in children:
-        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"worker {pid} left behind"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if re.search(rf"^PPid:\s+{pid}$", text, re.MULTILINE):
-            found.append(int(status.parent.name))
-    return found
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
+    assert children(server.process.pid), "granian runs its workers as child processes"
+    assert stop(server) == 0  # and none of them is left
 
 
 @pytest.mark.parametrize(
@@ -501,52 +374,19 @@ def test_pip_and_uv_install_through_serve_with_json_and_metadata(
     url = f"http://127.0.0.1:{served.port}/simple/"
     env = clean_env(tmp_path)
     start = len(served.log().splitlines())
-    pip = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--index-url",
-            url,
-            "--target",
-            str(tmp_path / "pip"),
-            "alpha==2.0",
-            "typing-extras",
-            "gamma",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert pip.returncode == 0, pip.stdout + pip.stderr
-    compiled = uv_compile(url, ["alpha==2.0", "typing-extras", "gamma"], tmp_path)
-    assert compiled.returncode == 0, compiled.stderr
-    assert "alpha==2.0" in compiled.stdout
-    uv = subprocess.run(
-        [
-            find_uv_bin(),
-            "pip",
-            "install",
-            "--no-deps",
-            "--index-url",
-            url,
-            "--target",
-            str(tmp_path / "uv"),
-            "alpha==2.0",
-            "typing-extras",
-            "gamma",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert uv.returncode == 0, uv.stdout + uv.stderr
-    for target in ("pip", "uv"):
-        assert (tmp_path / target / "alpha").is_dir() or list((tmp_path / target).glob("alpha*"))
+    wanted = ["alpha==2.0", "typing-extras", "gamma"]
+    for tool, command in (("pip", [sys.executable, "-m", "pip"]), ("uv", [find_uv_bin(), "pip"])):
+        target = tmp_path / tool
+        args = ["install", "--no-deps", "--index-url", url, "--target", str(target), *wanted]
+        done = subprocess.run(
+            [*command, *args], capture_output=True, text=True, env=env, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert list(target.glob("alpha-2.0.dist-info")), tool
+        if tool == "pip":  # uv installs without reading .metadata: ask it to resolve too
+            compiled = uv_compile(url, wanted, tmp_path)
+            assert compiled.returncode == 0, compiled.stderr
+            assert "alpha==2.0" in compiled.stdout
     time.sleep(0.2)
     requests = served.log().splitlines()[start:]
     sizes = {  # the JSON page, plain or gzipped (as the server compresses it)

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 from fakeindex import FakeIndex
 from oracles import pip_install_dry_run, uv_compile
+from servers import stop_process
 
 from selmirror.cli import main
 from selmirror.errors import InputError
@@ -172,37 +172,7 @@ def start(
 
 def stop(server: Running) -> int:
     """SIGTERM, then wait; no worker process may outlive the server."""
-    children = _children(server.process.pid)
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-    try:
-        code = server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-        raise
-    left = [pid for pid in children if _alive(pid)]
-    assert not left, f"{server.kind} left processes behind: {left}"
-    return code
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if f"\nPPid:\t{pid}\n" in text:
-            found.append(int(status.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
+    return stop_process(server.process, server.kind)
 
 
 @pytest.fixture(scope="module", params=KINDS)

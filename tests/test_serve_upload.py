@@ -15,7 +15,7 @@ import bcrypt
 import pytest
 from fakeindex import FakeIndex, build_wheel
 from oracles import clean_env
-from test_serve import Server, build_mirror, start_server, stop
+from servers import Server, build_mirror, start_server, stop
 from uv import find_uv_bin
 
 from selmirror.cli import main

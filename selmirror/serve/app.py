@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
@@ -150,22 +150,9 @@ class App:
         content_type = choice.content_type
         if content_type == negotiate.TEXT_HTML:
             content_type += "; charset=utf-8"
-        response = [
-            (b"etag", body.etag.encode()),
-            (b"last-modified", body.last_modified.encode()),
-            (b"cache-control", self.page_cache),
-            *vary,
-        ]
-        if _not_modified(headers, body.etag, body.last_modified):
-            await send({"type": "http.response.start", "status": 304, "headers": response})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        response.append((b"content-type", content_type.encode()))
-        response.append((b"content-length", str(len(body.data)).encode()))
-        if body.etag.endswith('-gzip"'):
-            response.append((b"content-encoding", b"gzip"))
-        await send({"type": "http.response.start", "status": 200, "headers": response})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body.data})
+        cached = [(b"cache-control", self.page_cache), *vary]
+        encoding = [(b"content-encoding", b"gzip")] if body.etag.endswith('-gzip"') else []
+        await _cached(scope, send, headers, body, cached, content_type, encoding)
 
     def choose(self, scope: Scope, headers: dict[bytes, bytes]) -> negotiate.Choice | None:
         query = scope.get("query_string", b"")
@@ -218,23 +205,9 @@ class App:
         if body is None:
             await _plain(send, 404, b"not found\n", scope["method"])
             return
-        response = [
-            (b"etag", body.etag.encode()),
-            (b"last-modified", body.last_modified.encode()),
-            (b"cache-control", self.file_cache),
-        ]
-        if _not_modified(headers, body.etag, body.last_modified):
-            await send({"type": "http.response.start", "status": 304, "headers": response})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        response += [
-            (b"content-type", b"application/octet-stream"),
-            (b"content-length", str(len(body.data)).encode()),
-            (b"accept-ranges", b"bytes"),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": response})
-        data = b"" if scope["method"] == "HEAD" else body.data
-        await send({"type": "http.response.body", "body": data})
+        cached = [(b"cache-control", self.file_cache)]
+        octets = "application/octet-stream"
+        await _cached(scope, send, headers, body, cached, octets, [(b"accept-ranges", b"bytes")])
 
     async def redirect(self, scope: Scope, send: Send, location: str) -> None:
         query = scope.get("query_string", b"")
@@ -279,6 +252,35 @@ def _not_modified(headers: dict[bytes, bytes], etag: str, last_modified: str) ->
         )
     except (TypeError, ValueError):
         return False
+
+
+async def _cached(
+    scope: Scope,
+    send: Send,
+    headers: dict[bytes, bytes],
+    body: tree.Body,
+    cached: list[tuple[bytes, bytes]],
+    content_type: str,
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """``body`` with its validators and ``cached`` headers, or a 304 with them when the
+    request's validators match; ``extra`` headers go with the 200 only."""
+    response = [
+        (b"etag", body.etag.encode()),
+        (b"last-modified", body.last_modified.encode()),
+        *cached,
+    ]
+    if _not_modified(headers, body.etag, body.last_modified):
+        await send({"type": "http.response.start", "status": 304, "headers": response})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    response.append((b"content-type", content_type.encode()))
+    response.append((b"content-length", str(len(body.data)).encode()))
+    response += extra
+    await send({"type": "http.response.start", "status": 200, "headers": response})
+    await send(
+        {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body.data}
+    )
 
 
 async def _plain(
