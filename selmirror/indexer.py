@@ -93,12 +93,16 @@ def _index(folder: MirrorFolder, *, full: bool, rewrite: bool) -> IndexResult:
     return result
 
 
-def index_project(folder: MirrorFolder, name: NormalizedName, *, replaced: str = "") -> bool:
+def index_project(
+    folder: MirrorFolder, name: NormalizedName, *, upload: str, replaced: bool = False
+) -> bool:
     """Bring one project's pages in line with its folder, and the root page with the
-    project folders (an upload); ``replaced`` names a file whose bytes changed under the
-    same name, so its record is not kept. ``True`` if a page changed."""
+    project folders, after ``upload`` was put there (``replaced``: over a file of that
+    name, whose record is not kept). ``True`` if a page changed."""
     try:
-        changed = _reindex(folder, name, IndexResult(), rewrite=False, replaced=replaced)
+        changed = _reindex(
+            folder, name, IndexResult(), rewrite=False, upload=upload, replaced=replaced
+        )
         return write_root(folder) or changed
     except OSError as exc:
         raise OutputError(f"cannot index {exc.filename or folder.root}: {exc.strerror}") from None
@@ -110,11 +114,13 @@ def _reindex(
     result: IndexResult,
     *,
     rewrite: bool,
-    replaced: str = "",
+    upload: str = "",
+    replaced: bool = False,
 ) -> bool:
     directory = folder.project_dir(name)
     records = folder.recorded(name)
-    records.pop(replaced, None)
+    if replaced:
+        records.pop(upload, None)
     listing: dict[str, DistFile] = {}
     first: dict[str, str] = {}  # casefolded name -> the name listed
     clashing: set[str] = set()
@@ -143,6 +149,8 @@ def _reindex(
                 found = _keep_facts(old, found)
             listing[found.filename] = found
             result.hashed += 1
+    if upload in listing:
+        listing[upload] = replace(listing[upload], origin="upload")
     if not rewrite and listing == records and (directory / HTML_PAGE).is_file():
         return False  # the page already says exactly this: nothing to render
     return write_project(folder, name, list(listing.values()))

@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from selmirror import __version__, localfiles, prune, signals, workers
 from selmirror.download import Downloader, Job, Outcome, plan, swap
-from selmirror.errors import OutputError, SelmirrorError
+from selmirror.errors import InputError, OutputError, SelmirrorError
 from selmirror.filter import Policy, Selection, select
 from selmirror.folder import (
     HTML_PAGE,
@@ -218,6 +218,7 @@ def _run_locked(
         result.fail(*resolved.errors)
         pages = repo.pages()
         result.selections = _select(pages, result.resolutions, requirements, options)
+        result.fail(*_keep_private(folder, result.selections))
         jobs = _jobs(folder, result, repo)
         if options.dry_run or not options.download:
             result.outcomes = [plan(job, folder) for job in jobs]
@@ -418,6 +419,28 @@ def _select(
         )
         for name in sorted(chosen)
     }
+
+
+def _keep_private(
+    folder: MirrorFolder, selections: dict[NormalizedName, Selection]
+) -> list[SelmirrorError]:
+    """Drop the projects that have files uploaded to this mirror (``selmirror serve``) from
+    ``selections``: the mirror is their first index, and upstream's files of the same name
+    never go beside them (a public project named like a private one is how dependency
+    confusion starts). Each is an error that names it."""
+    errors: list[SelmirrorError] = []
+    for name in sorted(selections):
+        if any(r.origin == "upload" for r in folder.recorded(name).values()):
+            del selections[name]
+            errors.append(
+                InputError(
+                    f"{name} has files uploaded to this mirror: upstream's {name} is not "
+                    "mirrored beside them",
+                    hint=f"the requirements or a dependency name the private project {name}; "
+                    "drop it from them, or remove its uploads to mirror the public one",
+                )
+            )
+    return errors
 
 
 def _jobs(folder: MirrorFolder, result: RunResult, repo: Repository) -> list[Job]:

@@ -70,8 +70,10 @@ class DistFile:
     size: int | None = None
     upload_time: str | None = None
     core_metadata: Mapping[str, str] | None = None
-    # in the mirror's own pages: "upstream" (selmirror downloaded it) or "local" (found on
-    # disk: placed by hand); prune and import only ever remove "upstream" files
+    # in the mirror's own pages: "upstream" (selmirror downloaded it), "local" (found on
+    # disk: placed by hand) or "upload" (taken by selmirror serve); prune and import only
+    # ever remove "upstream" files, and a sync never mirrors upstream's files of a project
+    # that has "upload" ones
     origin: str | None = None
 
     @property

@@ -137,7 +137,7 @@ def dist_file(
         if isinstance(upload_time, str) and _UPLOAD_TIME.fullmatch(upload_time)
         else None,
         core_metadata=_core_metadata(core_metadata) if kind == "wheel" else None,
-        origin=origin if origin in ("upstream", "local") else None,
+        origin=origin if origin in ("upstream", "local", "upload") else None,
     )
 
 

@@ -2,7 +2,8 @@
 leave half done.
 
 Only files selmirror downloaded itself (``origin: upstream`` on the page) are candidates;
-files placed by hand stay unless ``include_local``. ``keep_latest`` keeps the N newest
+files placed by hand stay unless ``include_local``, and uploaded ones (``origin: upload``)
+always stay. ``keep_latest`` keeps the N newest
 versions of each named project in the mirror whatever the resolution chose.
 
 Every removal (a prune, and the files an import's exporting side pruned) goes through one
@@ -82,7 +83,7 @@ def plan(
         keep: list[DistFile] = []
         remove: list[DistFile] = []
         for filename, record in sorted(records.items()):
-            removable = include_local or record.origin == "upstream"
+            removable = record.origin == "upstream" or (include_local and record.origin != "upload")
             (remove if removable and filename not in protected else keep).append(record)
         if remove:
             result.remove[name] = remove

@@ -145,7 +145,7 @@ def test_uv_publish_uploads_and_pip_installs_it(
     [entry] = page["files"]
     assert entry["hashes"]["sha256"] == hashlib.sha256(content).hexdigest()
     assert entry["core-metadata"] == {"sha256": hashlib.sha256(metadata).hexdigest()}
-    assert entry["_origin"] == "local"
+    assert entry["_origin"] == "upload"
     roots = json.loads((server.root / "index.v1_json").read_text())["projects"]
     assert {"name": "private-pkg"} in roots
 
@@ -305,3 +305,27 @@ def test_an_unusable_htpasswd_is_a_one_line_error(
     assert main([*args, "--upload-htpasswd", str(tmp_path / "htpasswd")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / message}"), err
+
+
+def test_a_sync_never_mirrors_a_public_project_named_like_an_uploaded_one(
+    uploads: tuple[Server, FakeIndex], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server, index = uploads
+    index.add_wheel("delta", "9.9")  # the public project, with a higher version
+    filename, content, _ = build_wheel("delta", "0.5")
+    assert post(server, filename, content)[0] == 200
+    sync = ["--index", index.url, "--local-folder", str(server.root)]
+
+    assert main(["delta", "alpha", *sync]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "\nerror: delta has files uploaded to this mirror: upstream's delta is not mirrored"
+        " beside them\n" in err
+    ), err
+    assert main(["delta", "alpha", "--ignore-errors", *sync]) == 6  # the rest goes on
+    assert sorted(p.name for p in (server.root / "delta").glob("delta-*")) == [
+        filename,
+        filename + ".metadata",
+    ]
+    assert main(["alpha", "--prune", "--include-local", *sync]) == 0  # uploads always stay
+    assert (server.root / "delta" / filename).is_file()

@@ -257,7 +257,7 @@ class Uploads:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        index_project(self.folder, project, replaced=filename if replaced else "")
+        index_project(self.folder, project, upload=filename, replaced=replaced is not None)
         return f"{project}/{filename}"
 
 
