@@ -3,7 +3,7 @@
 Plain ASGI for pages, health and redirects (the hot path: a ``stat``, a dict lookup, two
 ``send`` calls); Starlette's ``FileResponse`` for files (``Range``, ``HEAD``, and the
 server's zero-copy ``pathsend`` where it has one); :mod:`selmirror.serve.upload` for
-uploads. One access-log line per request, written straight to stderr.
+uploads. One access-log line per request (:mod:`selmirror.serve.accesslog`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from starlette.responses import FileResponse
@@ -25,6 +25,9 @@ from selmirror.folder import HTML_PAGE
 from selmirror.serve import negotiate, tree
 from selmirror.serve.accesslog import AccessLog, LogFormat
 from selmirror.state import STATE_DIR
+
+if TYPE_CHECKING:
+    from selmirror.serve.upload import Uploads, UploadSettings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,7 +47,7 @@ class Settings:
     prefix: str = "/simple/"
     page_max_age: int = 60
     log_format: LogFormat = "plain"
-    upload: Any = None  # selmirror.serve.upload.UploadSettings, when uploads are on
+    upload: UploadSettings | None = None  # when uploads are on
 
 
 class App:
@@ -55,12 +58,12 @@ class App:
         self.prefix = settings.prefix
         self.pages = tree.Pages()
         self.page_cache = f"max-age={settings.page_max_age}, must-revalidate".encode()
-        self.uploads = None
+        self.uploads: Uploads | None = None
         self.file_cache = FILE_CACHE
         if settings.upload is not None and settings.upload.allow_overwrite:
             self.file_cache = self.page_cache  # a file may change under its name: revalidate
         if settings.upload is not None:
-            from selmirror.serve.upload import Uploads
+            from selmirror.serve.upload import Uploads  # bcrypt and forms only if asked
 
             self.uploads = Uploads(settings.root, settings.upload)
         self.access = AccessLog(settings.log_format, journal="JOURNAL_STREAM" in os.environ)
