@@ -45,6 +45,7 @@ from selmirror.state import (
     STATE_DIR,
     LastRun,
     PageStore,
+    completed,
     fingerprint,
     last_run,
     remember_run,
@@ -167,6 +168,8 @@ def _run_locked(
     fetched = _early_pages(upstream, store, memory, options)
     if fetched and _unchanged(folder, memory, inputs, fetched):
         result.unchanged = memory.summary
+        if not options.dry_run:
+            completed(folder.root)  # a run that found nothing to do completed all the same
         if options.diff_file is not None and not options.dry_run:
             atomic_write(options.diff_file, b"")
         return

@@ -12,9 +12,11 @@ Losing this folder costs speed, never correctness.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,6 +176,13 @@ def remember_run(
         "summary": dict(summary or {}),
     }
     atomic_write(path, json.dumps(data).encode(), sync=False)
+
+
+def completed(mirror: Path) -> None:
+    """Mark the last run's memory as now: a sync that had nothing to do completed too
+    (``selmirror serve``'s ``/ready`` reports the age of the last completed sync)."""
+    with contextlib.suppress(OSError):
+        os.utime(mirror / STATE_DIR / "last-run.json")
 
 
 def fingerprint(inputs: object, pages: Mapping[NormalizedName, str]) -> str:

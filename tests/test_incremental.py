@@ -4,7 +4,9 @@ changed upstream or in the requirements is picked up; the mirror's memory is opt
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,8 @@ def test_a_run_that_changes_nothing_fetches_no_file_and_rewrites_no_page(
     run(fake_index, mirror, capsys, "app")
     before = pages(mirror)
     fake_index.reset_log()
+    memory = mirror / ".selmirror" / "last-run.json"
+    os.utime(memory, (0, 0))
 
     out = run(fake_index, mirror, capsys, "app")
 
@@ -56,6 +60,7 @@ def test_a_run_that_changes_nothing_fetches_no_file_and_rewrites_no_page(
         "nothing changed upstream or in the requirements: 2 project(s), "
         "3 file(s) in place, 0 downloaded, 0 page(s) rewritten"
     )
+    assert time.time() - memory.stat().st_mtime < 60  # it completed: serve's /ready says so
 
 
 def test_a_new_release_in_range_is_picked_up_and_only_its_pages_rewritten(
