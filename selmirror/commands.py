@@ -19,7 +19,7 @@ from typing import TextIO
 
 from packaging.utils import NormalizedName
 
-from selmirror import bundle, indexer, upstream, verify
+from selmirror import bundle, indexer, state, upstream, verify
 from selmirror.download import Job, fetch_verified
 from selmirror.errors import InputError, IntegrityError, OutputError, SelmirrorError
 from selmirror.folder import MirrorFolder, atomic_write
@@ -114,6 +114,7 @@ def _run_locked(folder: MirrorFolder, args: argparse.Namespace, out: TextIO) -> 
         print(f"{args.output}: {len(made.files)} file(s), {made.bytes / 1e6:.1f} MB", file=out)
         return 0
     merged = bundle.import_bundle(args.bundle, folder)
+    state.completed(folder.root)
     print(
         f"{args.bundle}: {len(merged.added)} file(s) in, {len(merged.pages)} page(s), "
         f"{len(merged.removed)} file(s) removed",

@@ -233,6 +233,8 @@ def _run_locked(
             done_well = not result.errors and not result.skipped_targets
             print_ = fingerprint(inputs, repo.digests) if done_well else None
             summary = {"projects": len(result.selections), "files": len(result.outcomes)}
+            if done_well:
+                completed(folder.root)
             try:
                 remember_run(folder.root, repo.digests, fingerprint=print_, summary=summary)
             except (OutputError, OSError) as exc:  # memory: the next run is slower, not wrong

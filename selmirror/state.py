@@ -178,11 +178,17 @@ def remember_run(
     atomic_write(path, json.dumps(data).encode(), sync=False)
 
 
+COMPLETED = "completed"  # an empty file: its mtime is when the last sync or import ended
+
+
 def completed(mirror: Path) -> None:
-    """Mark the last run's memory as now: a sync that had nothing to do completed too
-    (``selmirror serve``'s ``/ready`` reports the age of the last completed sync)."""
+    """Say that a sync (one that had nothing to do, too) or an import completed now:
+    ``selmirror serve``'s ``/ready`` reports how long ago."""
+    path = mirror / STATE_DIR / COMPLETED
     with contextlib.suppress(OSError):
-        os.utime(mirror / STATE_DIR / "last-run.json")
+        path.parent.mkdir(exist_ok=True)
+        path.touch()
+        os.utime(path)
 
 
 def fingerprint(inputs: object, pages: Mapping[NormalizedName, str]) -> str:

@@ -368,6 +368,7 @@ def gap(
     assert run(capsys, *sync)[0] == 0
     assert run(capsys, "export", "--local-folder", str(online), "--output", str(night1))[0] == 0
     assert run(capsys, "import", str(night1), "--local-folder", str(offline))[0] == 0
+    assert (offline / ".selmirror" / "completed").is_file()  # serve's /ready: its age
     return fake_index, online, offline, night1
 
 

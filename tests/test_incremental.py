@@ -46,7 +46,7 @@ def test_a_run_that_changes_nothing_fetches_no_file_and_rewrites_no_page(
     run(fake_index, mirror, capsys, "app")
     before = pages(mirror)
     fake_index.reset_log()
-    memory = mirror / ".selmirror" / "last-run.json"
+    memory = mirror / ".selmirror" / "completed"
     os.utime(memory, (0, 0))
 
     out = run(fake_index, mirror, capsys, "app")

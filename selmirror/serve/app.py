@@ -24,7 +24,7 @@ from starlette.responses import FileResponse
 from selmirror.folder import HTML_PAGE
 from selmirror.serve import negotiate, tree
 from selmirror.serve.accesslog import AccessLog, LogFormat
-from selmirror.state import STATE_DIR
+from selmirror.state import COMPLETED, STATE_DIR
 
 if TYPE_CHECKING:
     from selmirror.serve.upload import Uploads, UploadSettings
@@ -224,7 +224,7 @@ class App:
             return
         document: dict[str, object] = {"status": "ready", "last_sync": None, "age_seconds": None}
         try:
-            mtime = (self.root / STATE_DIR / "last-run.json").stat().st_mtime
+            mtime = (self.root / STATE_DIR / COMPLETED).stat().st_mtime
         except OSError:
             pass
         else:

@@ -45,7 +45,7 @@ What they cannot do, or do differently:
   config language can lower-case a URL without an extra module, so those are 404.
   Installers ask for the normalized name (PEP 503), so pip and uv never notice;
 - no ``/ready`` (it reads the mirror's state: a job for Python); probe ``/health``, or watch
-  ``DIR/.selmirror/last-run.json``;
+  ``DIR/.selmirror/completed``;
 - negotiation, approximated: a media range named twice in one header counts once, at its
   first q (serve takes the higher); a header with no ``/`` at all counts as no ``Accept``,
   but one whose ranges are all malformed (``a/b/c``) is 406 (serve: ``text/html``);
