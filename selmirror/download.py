@@ -32,6 +32,7 @@ from selmirror.folder import (
 )
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
+from selmirror.pages import utc_now
 from selmirror.progress import Progress
 from selmirror.upstream import (
     Pace,
@@ -155,9 +156,11 @@ class Downloader:
                 fetched = self._adopt(job, target, job.prefetched) if job.prefetched else None
                 fetched = fetched or fetch_verified(self.upstream, job, target, self.progress)
                 digests = fetched.digests
+            kept = job.recorded.arrival_time if job.recorded and not fetched else None
             record = replace(
                 f,
                 origin="upstream",
+                arrival_time=kept or utc_now(),
                 hashes={"sha256": digests["sha256"]},
                 size=target.stat().st_size,
                 core_metadata=self._sidecar(job, target, fetched, digests["sha256"]),

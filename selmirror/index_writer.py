@@ -49,6 +49,10 @@ def render_project_html(name: NormalizedName, files: Iterable[DistFile]) -> byte
             attrs += _attr("data-requires-python", f.requires_python)
         if f.yanked is not None:
             attrs += _attr("data-yanked", f.yanked)  # never bare: pip ignores a bare attribute
+        if f.upload_time:  # not in PEP 503 or 700, but uv reads both, for its cooldowns
+            attrs += _attr("data-upload-time", f.upload_time)
+        if f.size is not None:
+            attrs += _attr("data-size", str(f.size))
         if metadata := _metadata_value(f):
             attrs += _attr("data-core-metadata", metadata)
             attrs += _attr("data-dist-info-metadata", metadata)
@@ -70,6 +74,8 @@ def _json_file(f: DistFile) -> dict[str, Any]:
         entry["size"] = f.size
     if f.upload_time:
         entry["upload-time"] = f.upload_time  # omitted when unknown: "" breaks uv
+    if f.arrival_time:
+        entry["_arrival-time"] = f.arrival_time  # private (PEP 691): when we got the file
     sha = (f.core_metadata or {}).get("sha256")
     entry["core-metadata"] = {"sha256": sha} if sha else False
     if f.origin:

@@ -177,6 +177,7 @@ def _keep_facts(old: DistFile, new: DistFile) -> DistFile:
         new,
         yanked=old.yanked,
         upload_time=old.upload_time,
+        arrival_time=old.arrival_time or new.arrival_time,
         origin=old.origin,
         requires_python=old.requires_python or new.requires_python,
     )

@@ -26,7 +26,7 @@ from selmirror.errors import OutputError
 from selmirror.folder import atomic_write
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile, Rejected
-from selmirror.pages import FileRefused, dist_file
+from selmirror.pages import FileRefused, dist_file, utc_now
 from selmirror.sdists import BadSdist, read_sdist, trusted
 
 log = logging.getLogger(__name__)
@@ -131,4 +131,5 @@ def _record_from_disk(
         size=path.stat().st_size,
         core_metadata=core,
         origin="local",
+        arrival_time=utc_now(),
     )

@@ -68,7 +68,10 @@ class DistFile:
     requires_python: str | None = None
     yanked: str | None = None
     size: int | None = None
-    upload_time: str | None = None
+    upload_time: str | None = None  # upstream's, as it said it (PEP 700), never ours
+    # in the mirror's own pages (a private "_arrival-time" key): when this mirror first had
+    # these bytes; never in place of upload_time, which date-based cutoffs read
+    arrival_time: str | None = None
     core_metadata: Mapping[str, str] | None = None
     # in the mirror's own pages: "upstream" (selmirror downloaded it), "local" (found on
     # disk: placed by hand) or "upload" (taken by selmirror serve); prune and import only

@@ -18,6 +18,7 @@ import sys
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -92,6 +93,7 @@ def dist_file(
     yanked: object = None,
     size: object = None,
     upload_time: object = None,
+    arrival_time: object = None,
     core_metadata: object = None,
     origin: object = None,
     schemes: tuple[str, ...] = ("http", "https"),
@@ -133,9 +135,8 @@ def dist_file(
         requires_python=_requires_python(requires_python, name),
         yanked=_yanked(yanked),
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
-        upload_time=upload_time
-        if isinstance(upload_time, str) and _UPLOAD_TIME.fullmatch(upload_time)
-        else None,
+        upload_time=_timestamp(upload_time),
+        arrival_time=_timestamp(arrival_time),
         core_metadata=_core_metadata(core_metadata) if kind == "wheel" else None,
         origin=origin if origin in ("upstream", "local", "upload") else None,
     )
@@ -166,6 +167,16 @@ def _resolve(page_url: str, url: str) -> tuple[str, str, str]:
 @functools.lru_cache(maxsize=256)
 def _scheme(url: str) -> str:
     return urlsplit(url).scheme.lower()
+
+
+def utc_now() -> str:
+    """Now, as PEP 700 writes times (``2026-12-04T18:00:00.123456Z``)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _timestamp(value: object) -> str | None:
+    """An RFC 3339 UTC time as PEP 700 writes it, else ``None``."""
+    return value if isinstance(value, str) and _UPLOAD_TIME.fullmatch(value) else None
 
 
 def filename_of(url: str) -> str:
@@ -653,6 +664,7 @@ def _json_fields(item: dict[str, Any]) -> dict[str, Any]:
         "yanked": item.get("yanked"),
         "size": item.get("size"),
         "upload_time": item.get("upload-time"),
+        "arrival_time": item.get("_arrival-time"),  # private: selmirror's own pages
         # PEP 714's name, its predecessor, and what PyPI's JSON actually says
         "core_metadata": item.get(
             "core-metadata", item.get("dist-info-metadata", item.get("data-dist-info-metadata"))

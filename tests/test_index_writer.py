@@ -103,3 +103,20 @@ def test_root_pages_link_every_project_folder() -> None:
     (anchor,) = _anchors(render_root_html(["foo"]))
     assert anchor["href"] == "foo/"
     assert json.loads(render_root_json(["b", "a"]))["projects"] == [{"name": "a"}, {"name": "b"}]
+
+
+def test_upload_times_in_both_pages_and_our_arrival_time_apart() -> None:
+    files = [
+        _file(upload_time="2024-01-01T00:00:00Z", arrival_time="2026-12-04T18:00:00.000001Z"),
+        _file("foo-2.0.tar.gz", version=Version("2.0"), size=None),
+    ]
+    wheel, sdist = _anchors(render_project_html(FOO, files))
+    assert wheel["data-upload-time"] == "2024-01-01T00:00:00Z"  # uv reads it, for cooldowns
+    assert wheel["data-size"] == "10"
+    assert "data-upload-time" not in sdist  # unknown: left out, never ""
+    assert "data-size" not in sdist
+    entry, other = json.loads(render_project_json(FOO, files))["files"]
+    assert entry["upload-time"] == "2024-01-01T00:00:00Z"  # upstream's, not ours
+    assert entry["_arrival-time"] == "2026-12-04T18:00:00.000001Z"
+    assert "_arrival-time" not in other
+    assert "arrival" not in render_project_html(FOO, files).decode()

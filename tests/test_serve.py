@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from fakeindex import FakeIndex
-from oracles import clean_env, uv_compile
+from oracles import clean_env, pip_install_dry_run, uv_compile
 from servers import Server, build_mirror, children, start_server, stop
 from uv import find_uv_bin
 
@@ -482,3 +482,46 @@ def test_without_the_serve_extra_it_says_what_to_install(
         f"error: selmirror serve needs its extra ({module} is missing): "
         "pip install 'selmirror[serve]'\n"
     )
+
+
+def test_cooldown_clients_read_upload_times_over_file_and_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pip's --uploaded-prior-to and uv's --exclude-newer refuse any file without an upload
+    time: over file:// (uv reads data-upload-time in the HTML) and through serve (JSON)."""
+    root = tmp_path / "simple"
+    with FakeIndex(page_format="json") as index:
+        index.add_wheel("alpha", "1.0", upload_time="2024-03-01T00:00:00Z")
+        index.add_wheel("alpha", "2.0", upload_time="2025-03-01T00:00:00Z")
+        for pin in ("alpha==1.0", "alpha==2.0"):  # both versions in the mirror
+            assert main([pin, "--index", index.url, "--local-folder", str(root)]) == 0
+    first = json.loads((root / "alpha" / "index.v1_json").read_text())["files"]
+    arrived = {f["filename"]: f["_arrival-time"] for f in first}
+    cutoff = "2025-01-01T00:00:00Z"
+    uv = uv_compile(root, ["alpha"], tmp_path, "--exclude-newer", cutoff)
+    assert uv.returncode == 0, uv.stderr
+    assert "alpha==1.0" in uv.stdout
+    server = start_server(root, tmp_path / "log")
+    try:
+        url = f"http://127.0.0.1:{server.port}/simple/"
+        pip = pip_install_dry_run(url, ["alpha"], tmp_path, "--uploaded-prior-to", cutoff)
+        assert pip.returncode == 0, pip.stderr
+        assert "Would install alpha-1.0" in pip.stdout
+        uv = uv_compile(url, ["alpha"], tmp_path, "--exclude-newer", cutoff)
+        assert (uv.returncode, "alpha==1.0" in uv.stdout) == (0, True), uv.stderr
+    finally:
+        assert stop(server) == 0
+    with FakeIndex(page_format="json") as index:  # a later run keeps when the files came
+        index.add_wheel("alpha", "1.0", upload_time="2024-03-01T00:00:00Z")
+        index.add_wheel("alpha", "2.0", upload_time="2025-03-01T00:00:00Z")
+        index.add_wheel("alpha", "3.0", upload_time="2025-09-01T00:00:00Z")
+        for pin in ("alpha==2.0", "alpha"):  # 2.0 found in place, then 3.0 new
+            assert main([pin, "--index", index.url, "--local-folder", str(root)]) == 0
+    later = json.loads((root / "alpha" / "index.v1_json").read_text())["files"]
+    assert {f["filename"]: f["_arrival-time"] for f in later if f["filename"] in arrived} == arrived
+    assert [f["upload-time"] for f in later] == [
+        "2024-03-01T00:00:00Z",
+        "2025-03-01T00:00:00Z",
+        "2025-09-01T00:00:00Z",
+    ]
+    assert capsys.readouterr().err.count("error") == 0
