@@ -62,8 +62,8 @@ from selmirror.folder import (
     make_durable,
     temp_file,
 )
-from selmirror.index_writer import symlinked_projects, write_project, write_root
-from selmirror.models import DistFile
+from selmirror.index_writer import Keep, symlinked_projects, write_project, write_root
+from selmirror.models import DistFile, ProjectStatus
 from selmirror.pages import parse_json_page
 from selmirror.state import STATE_DIR
 
@@ -391,6 +391,7 @@ class _Merge:
     staging: Path
     manifest: Manifest
     pages: dict[NormalizedName, list[DistFile]] = field(default_factory=dict)
+    statuses: dict[NormalizedName, ProjectStatus | None] = field(default_factory=dict)
     removals: dict[NormalizedName, dict[str, str | None]] = field(default_factory=dict)
 
     @classmethod
@@ -425,6 +426,7 @@ class _Merge:
                 (self.staging / path).read_bytes(), url=url, project=name, schemes=("file",)
             )
             files, rejected = page.files, page.rejected
+            self.statuses[name] = page.project_status  # PEP 792: theirs, as their page says
         except (SelmirrorError, ValueError, RecursionError) as exc:
             raise IntegrityError(f"bundle rejected: {path} does not parse ({exc})") from None
         if rejected:
@@ -573,7 +575,7 @@ class _Merge:
         if self.removals:
             prune.record_removal(folder, self.removals)
         for name, listing in sorted(self.pages.items()):
-            write_project(folder, name, listing)
+            write_project(folder, name, listing, self.statuses.get(name, Keep.STATUS))
             if f"{name}/{JSON_PAGE}" in files:
                 result.pages.append(f"{name}/{JSON_PAGE}")
         result.removed = prune.finish(folder)

@@ -1,4 +1,4 @@
-"""Render and write the static simple index: PEP 503 HTML, PEP 691 JSON (api 1.1).
+"""Render and write the static simple index: PEP 503 HTML, PEP 691 JSON (api 1.4).
 
 Rendering is pure (records in, bytes out); writing is atomic, project pages first, the root
 last. Links are relative (``quote(filename)#sha256=...``) so the tree works over ``file://``,
@@ -7,6 +7,7 @@ behind any web server and under any URL prefix. Everything upstream-controlled i
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
@@ -20,11 +21,12 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from selmirror.errors import OutputError
 from selmirror.folder import HTML_PAGE, JSON_PAGE, MirrorFolder, atomic_write
-from selmirror.models import DistFile
+from selmirror.models import DistFile, ProjectStatus
+from selmirror.pages import project_status
 
 log = logging.getLogger(__name__)
-API_VERSION = "1.1"
-_HEAD = '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
+API_VERSION = "1.4"  # 1.1 (PEP 700), 1.3 (PEP 740: optional), 1.4 (PEP 792); 1.2 is PEP 708's
+_HEAD = '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.4">'
 
 
 def _attr(name: str, value: str) -> str:
@@ -40,8 +42,26 @@ def _ordered(files: Iterable[DistFile]) -> list[DistFile]:
     return sorted(files, key=lambda f: (f.version, f.filename))
 
 
-def render_project_html(name: NormalizedName, files: Iterable[DistFile]) -> bytes:
-    lines = [f"{_HEAD}<title>Links for {escape(name)}</title></head>", "<body>"]
+class Keep(enum.Enum):
+    """For :func:`write_project`: the status the project's page says now."""
+
+    STATUS = "keep"
+
+
+def _status_meta(status: ProjectStatus | None) -> str:
+    if status is None:
+        return ""
+    meta = f'<meta name="pypi:project-status"{_attr("content", status.status)}>'
+    if status.reason:
+        meta += f'<meta name="pypi:project-status-reason"{_attr("content", status.reason)}>'
+    return meta
+
+
+def render_project_html(
+    name: NormalizedName, files: Iterable[DistFile], status: ProjectStatus | None = None
+) -> bytes:
+    head = f"{_HEAD}{_status_meta(status)}<title>Links for {escape(name)}</title></head>"
+    lines = [head, "<body>"]
     lines.append(f"<h1>Links for {escape(name)}</h1>")
     for f in _ordered(files):
         attrs = _attr("href", f"{quote(f.filename)}#sha256={f.sha256}")
@@ -83,15 +103,21 @@ def _json_file(f: DistFile) -> dict[str, Any]:
     return entry
 
 
-def render_project_json(name: NormalizedName, files: Iterable[DistFile]) -> bytes:
+def render_project_json(
+    name: NormalizedName, files: Iterable[DistFile], status: ProjectStatus | None = None
+) -> bytes:
     ordered = _ordered(files)
     versions = sorted({f.version for f in ordered})
-    page = {
+    page: dict[str, Any] = {
         "meta": {"api-version": API_VERSION},
         "name": name,
         "versions": [str(v) for v in versions],
         "files": [_json_file(f) for f in ordered],
     }
+    if status is not None:  # PEP 792; "active" (the default) is left unsaid
+        page["project-status"] = {"status": status.status}
+        if status.reason:
+            page["project-status"]["reason"] = status.reason
     return json.dumps(page).encode() + b"\n"  # no indent: the C encoder, 5x faster
 
 
@@ -122,12 +148,32 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def write_project(folder: MirrorFolder, name: NormalizedName, files: Sequence[DistFile]) -> bool:
-    """Write both pages of one project (every file listed must already be in place);
-    ``True`` if either changed. The JSON page goes first: it is what the next run reads."""
+def write_project(
+    folder: MirrorFolder,
+    name: NormalizedName,
+    files: Sequence[DistFile],
+    status: ProjectStatus | Keep | None = Keep.STATUS,
+) -> bool:
+    """Write both pages of one project (every file listed must already be in place), with
+    ``status`` (by default the one its page says now); ``True`` if either changed. The JSON
+    page goes first: it is what the next run reads."""
     path = folder.prepare(name)
-    changed = _write_if_changed(path / JSON_PAGE, render_project_json(name, files))
-    return _write_if_changed(path / HTML_PAGE, render_project_html(name, files)) or changed
+    if isinstance(status, Keep):
+        status = page_status(path / JSON_PAGE)
+    changed = _write_if_changed(path / JSON_PAGE, render_project_json(name, files, status))
+    return _write_if_changed(path / HTML_PAGE, render_project_html(name, files, status)) or changed
+
+
+def page_status(page: Path) -> ProjectStatus | None:
+    """The PEP 792 status a JSON page of the mirror says (``None``: none, or no page)."""
+    try:
+        data = json.loads(page.read_bytes())
+    except (OSError, ValueError):
+        return None
+    found = data.get("project-status") if isinstance(data, dict) else None
+    if not isinstance(found, dict):
+        return None
+    return project_status(found.get("status"), found.get("reason"))
 
 
 def write_root(folder: MirrorFolder, *, exclude: Collection[str] = ()) -> bool:

@@ -492,7 +492,7 @@ def _download_and_write(
             with contextlib.suppress(OSError):
                 directory.rmdir()
             continue
-        if write_project(folder, name, listing):
+        if write_project(folder, name, listing, pages[name].project_status):
             result.pages_written.append(name)
     result.root_written = write_root(folder)
     result.fail(*[o.error for o in result.outcomes if o.error is not None])

@@ -84,6 +84,15 @@ class DistFile:
         return self.hashes.get("sha256")
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectStatus:
+    """PEP 792: a project's status on its index, when not the default ``active``
+    (``archived``, ``deprecated``, ``quarantined``), and the reason the index gave."""
+
+    status: str
+    reason: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rejected:
     """A file (or page entry) that was not kept, and why.

@@ -38,7 +38,7 @@ from selmirror import hashes
 from selmirror.errors import UpstreamError
 from selmirror.lazyjson import Element, Span, scan, text_of
 from selmirror.lazyjson import load_json as load_json  # for the readers of state files
-from selmirror.models import DistFile, Kind, Rejected
+from selmirror.models import DistFile, Kind, ProjectStatus, Rejected
 from selmirror.urls import redact
 
 log = logging.getLogger(__name__)
@@ -355,6 +355,20 @@ def _canonical(name: str) -> str:
     return canonicalize_name(name)
 
 
+PROJECT_STATUSES = frozenset({"active", "archived", "quarantined", "deprecated"})
+MAX_REASON = 1000  # characters of a status reason kept
+
+
+def project_status(status: object, reason: object) -> ProjectStatus | None:
+    """A PEP 792 status as a record: ``None`` for ``active`` (the default), for none, and
+    for a value the PEP does not define (clients treat those as active)."""
+    if not isinstance(status, str) or status not in PROJECT_STATUSES or status == "active":
+        return None
+    return ProjectStatus(
+        status, reason[:MAX_REASON] if isinstance(reason, str) and reason else None
+    )
+
+
 class ProjectPage:
     """A parsed project page whose entries are validated lazily, one version at a time.
 
@@ -379,12 +393,14 @@ class ProjectPage:
         page_url: str = "",
         api_version: str = "1.0",
         status: str | None = None,
+        status_reason: str | None = None,
         schemes: tuple[str, ...] = ("http", "https"),
     ) -> None:
         self.name = name
         self.url = url
         self.api_version = api_version
         self.status = status
+        self.project_status = project_status(status, status_reason)
         self._page_url = page_url or url
         self._schemes = schemes
         self._fields = fields or _as_is
@@ -639,7 +655,10 @@ def parse_json_page(
     if files is None:
         raise UpstreamError(f"malformed JSON page at {where}: 'files' is not a list")
     status_obj = data.get("project-status")
-    status = status_obj.get("status") if isinstance(status_obj, dict) else None
+    status = reason = None
+    if isinstance(status_obj, dict):  # the living spec and PyPI say "status", PEP 792 "state"
+        status = status_obj.get("status", status_obj.get("state"))
+        reason = status_obj.get("reason")
     return ProjectPage(
         name=project,
         url=redact(url),
@@ -650,6 +669,7 @@ def parse_json_page(
         api_version=api_version,
         schemes=schemes,
         status=status if isinstance(status, str) else None,
+        status_reason=reason if isinstance(reason, str) else None,
     )
 
 
@@ -797,6 +817,7 @@ def parse_html_page(
     markup = _read_markup(text)
     api_version = _check_api_version(markup.meta.get("pypi:repository-version"), url)
     status = markup.meta.get("pypi:project-status")
+    reason = markup.meta.get("pypi:project-status-reason")
     try:
         base = urljoin(url, markup.base) if markup.base else url
     except ValueError as exc:  # "Invalid IPv6 URL", ...
@@ -851,6 +872,7 @@ def parse_html_page(
         page_url=base,
         api_version=api_version,
         status=status,
+        status_reason=reason,
         schemes=schemes,
     )
 

@@ -182,6 +182,10 @@ class Repository:
         """The project's files by version, newest first, validated as they are read."""
         return self.page(name).by_version()
 
+    def status(self, name: NormalizedName) -> str | None:
+        """The project's PEP 792 status as its page says it (``None``: none given)."""
+        return self.page(name).status
+
     # -- metadata ----------------------------------------------------------------------
 
     def metadata(self, f: DistFile) -> CoreMetadata:

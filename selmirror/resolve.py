@@ -51,6 +51,8 @@ class Source(Protocol):
 
     def versions(self, name: NormalizedName) -> Mapping[Version, Sequence[DistFile]]: ...
 
+    def status(self, name: NormalizedName) -> str | None: ...
+
     def metadata(self, f: DistFile) -> CoreMetadata: ...
 
     def explore(
@@ -440,6 +442,13 @@ def _conflict(
                 versions = provider.repo.versions(NormalizedName(name))
             except SelmirrorError as exc:
                 parts.append(f"{exc.message} (wanted: {explain.wants(wanted)})")
+                continue
+            if (
+                provider.repo.status(NormalizedName(name)) == "quarantined"
+            ):  # PEP 792: it offers no files, by design
+                parts.append(
+                    f"{name} is quarantined on the index (wanted: {explain.wants(wanted)})"
+                )
                 continue
             parts.append(
                 explain.no_version(name, wanted, versions, target, provider.policy, pinned)

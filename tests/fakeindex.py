@@ -626,8 +626,11 @@ def _yanked_json(yanked: str | bool | None) -> str | bool:
     return yanked or False
 
 
-def render_json_page(name: str, files: Iterable[tuple[FakeFile, str]]) -> bytes:
-    """PEP 691 project page; `files` pairs each file with the URL to show."""
+def render_json_page(
+    name: str, files: Iterable[tuple[FakeFile, str]], status: Mapping[str, str] | None = None
+) -> bytes:
+    """PEP 691 project page; `files` pairs each file with the URL to show; `status` is
+    the PEP 792 `project-status` object, as given."""
     entries: list[dict[str, Any]] = []
     versions: set[str] = set()
     for f, url in files:
@@ -650,6 +653,8 @@ def render_json_page(name: str, files: Iterable[tuple[FakeFile, str]]) -> bytes:
         "versions": sorted(versions, key=_version_sort_key),
         "files": entries,
     }
+    if status is not None:
+        page["project-status"] = dict(status)
     return json.dumps(page, indent=1).encode()
 
 
@@ -660,12 +665,16 @@ def _version_sort_key(version: str) -> tuple[int, Version | str]:
         return (1, version)
 
 
-def _html_document(title: str, anchors: Iterable[str]) -> bytes:
+def _html_document(title: str, anchors: Iterable[str], meta: Mapping[str, str] = {}) -> bytes:
     t = html.escape(title)
     body = "".join(f"{a}<br>\n" for a in anchors)
+    tags = "".join(
+        f'<meta name="{html.escape(k)}" content="{html.escape(v, quote=True)}">'
+        for k, v in meta.items()
+    )
     return (
         '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" content="1.1">'
-        f"<title>{t}</title></head>\n<body><h1>{t}</h1>\n{body}</body></html>\n"
+        f"{tags}<title>{t}</title></head>\n<body><h1>{t}</h1>\n{body}</body></html>\n"
     ).encode()
 
 
@@ -674,8 +683,11 @@ def _anchor(href: str, text: str, attrs: Mapping[str, str] = {}) -> str:
     return f'<a href="{html.escape(href, quote=True)}"{rendered}>{html.escape(text)}</a>'
 
 
-def render_html_page(name: str, files: Iterable[tuple[FakeFile, str]]) -> bytes:
-    """PEP 503 project page; `files` pairs each file with the URL to show."""
+def render_html_page(
+    name: str, files: Iterable[tuple[FakeFile, str]], status: Mapping[str, str] | None = None
+) -> bytes:
+    """PEP 503 project page; `files` pairs each file with the URL to show; `status` as the
+    PEP 792 meta tags."""
     anchors = []
     for f, url in files:
         hashes = f.page_hashes()
@@ -691,7 +703,12 @@ def render_html_page(name: str, files: Iterable[tuple[FakeFile, str]]) -> bytes:
             attrs["data-core-metadata"] = f"sha256={f.page_metadata_sha256()}"
             attrs["data-dist-info-metadata"] = attrs["data-core-metadata"]
         anchors.append(_anchor(url, f.filename, attrs))
-    return _html_document(f"Links for {name}", anchors)
+    meta = {}
+    if status is not None:
+        meta["pypi:project-status"] = status.get("status", status.get("state", ""))
+        if "reason" in status:
+            meta["pypi:project-status-reason"] = status["reason"]
+    return _html_document(f"Links for {name}", anchors, meta)
 
 
 def render_root(names: Iterable[str], content_type: str) -> bytes:
@@ -941,7 +958,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         files = [(f, index._file_url(f, redirected=redirected)) for f in index._files_of(project)]
         render = render_json_page if content_type == JSON_V1 else render_html_page
-        body = render(project, files)
+        body = render(project, files, index._lookup(index.project_status, project))
         etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
         headers = {"ETag": etag}
         if index.page_format == "negotiate":
@@ -1053,6 +1070,7 @@ class FakeIndex:
         self.page_retry_after: str | None = None  # Retry-After sent with page_fail_first 503s
         self.page_redirect: set[str] = set()
         self.raw_page: dict[str, tuple[str, bytes]] = {}
+        self.project_status: dict[str, dict[str, str]] = {}  # PEP 792 object, by project
         self.range_support = True
         self.range_lies = False  # a range answered with the whole file, as a 206 "range"
         self.auth: tuple[str, str] | None = None

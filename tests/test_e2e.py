@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -1015,3 +1016,57 @@ def test_the_byte_total_is_every_byte_the_run_fetches(
     assert recorder.total == size
     assert recorder.before + recorder.after == size
     assert f"6 downloaded ({size / 1000:.1f} kB)" in out
+
+
+def test_project_status_is_carried_kept_and_dropped_with_upstream(
+    any_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    any_index.add_wheel("alpha", "1.0")
+    any_index.add_wheel("beta", "1.0")
+    any_index.project_status["alpha"] = {"state": "deprecated", "reason": "use beta"}
+    mirror = tmp_path / "simple"
+
+    assert selmirror(capsys, any_index, mirror, "alpha", "beta")[0] == 0
+
+    def status(name: str) -> tuple[object, list[tuple[str, str | None]]]:
+        page = json.loads((mirror / name / "index.v1_json").read_text())
+        html = (mirror / name / "index.html").read_text()
+        metas = re.findall(r'<meta name="(pypi:project-status[^"]*)" content="([^"]*)">', html)
+        return page.get("project-status"), metas
+
+    deprecated = (
+        {"status": "deprecated", "reason": "use beta"},
+        [("pypi:project-status", "deprecated"), ("pypi:project-status-reason", "use beta")],
+    )
+    assert status("alpha") == deprecated
+    assert status("beta") == (None, [])
+    # a prune rewrites alpha's pages without reading upstream: the status stays
+    any_index.add_wheel("alpha", "2.0")
+    assert selmirror(capsys, any_index, mirror, "alpha==2.0", "beta")[0] == 0
+    assert selmirror(capsys, any_index, mirror, "prune", "alpha==2.0", "beta")[0] == 0
+    assert not (mirror / "alpha" / "alpha-1.0-py3-none-any.whl").exists()
+    assert status("alpha") == deprecated
+    # carried across the air gap
+    bundle, offline = tmp_path / "b.tar", tmp_path / "offline"
+    assert main(["export", "--local-folder", str(mirror), "--output", str(bundle)]) == 0
+    assert main(["import", str(bundle), "--local-folder", str(offline)]) == 0
+    assert json.loads((offline / "alpha" / "index.v1_json").read_text())["project-status"] == {
+        "status": "deprecated",
+        "reason": "use beta",
+    }
+    # upstream lifts it: so does the mirror
+    del any_index.project_status["alpha"]
+    any_index.add_wheel("alpha", "3.0")
+    assert selmirror(capsys, any_index, mirror, "alpha", "beta")[0] == 0
+    assert status("alpha") == (None, [])
+
+
+def test_a_project_quarantined_upstream_fails_the_run_and_says_so(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_index.add_wheel("alpha", "1.0")
+    fake_index.project_status["alpha"] = {"status": "quarantined", "reason": "malware"}
+    code, _, err = selmirror(capsys, fake_index, tmp_path / "simple", "alpha")
+    assert code == 7
+    assert "alpha is quarantined on the index (wanted: alpha (from command line))" in err
+    assert fake_index.downloads() == []

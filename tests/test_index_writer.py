@@ -14,7 +14,8 @@ from selmirror.index_writer import (
     render_root_html,
     render_root_json,
 )
-from selmirror.models import DistFile
+from selmirror.models import DistFile, ProjectStatus
+from selmirror.pages import parse_html_page
 
 FOO = NormalizedName("foo")
 SHA = "c" * 64
@@ -84,7 +85,7 @@ def test_json_page_carries_pep_691_and_700_fields() -> None:
         _file("foo-2.0.tar.gz", version=Version("2.0"), requires_python=">=3.9"),
     ]
     page = json.loads(render_project_json(FOO, files))
-    assert page["meta"] == {"api-version": "1.1"}
+    assert page["meta"] == {"api-version": "1.4"}
     assert page["name"] == "foo"
     assert page["versions"] == ["1.0", "2.0"]
     wheel, sdist = page["files"]
@@ -120,3 +121,17 @@ def test_upload_times_in_both_pages_and_our_arrival_time_apart() -> None:
     assert entry["_arrival-time"] == "2026-12-04T18:00:00.000001Z"
     assert "_arrival-time" not in other
     assert "arrival" not in render_project_html(FOO, files).decode()
+
+
+def test_project_status_in_both_pages_and_read_back() -> None:
+    status = ProjectStatus("deprecated", EVIL)
+    html = render_project_html(FOO, [_file()], status)
+    assert b"<script>" not in html
+    assert b'<meta name="pypi:repository-version" content="1.4">' in html
+    head = parse_html_page(html, url="file:///m/foo/", project=FOO, schemes=("file",))
+    assert head.project_status == status
+    page = json.loads(render_project_json(FOO, [_file()], status))
+    assert page["meta"] == {"api-version": "1.4"}
+    assert page["project-status"] == {"status": "deprecated", "reason": EVIL}
+    assert "project-status" not in json.loads(render_project_json(FOO, [_file()]))
+    assert b"project-status" not in render_project_html(FOO, [_file()])

@@ -18,6 +18,7 @@ from packaging.version import Version
 from selmirror import pages
 from selmirror.errors import UpstreamError
 from selmirror.index_writer import render_project_html, render_project_json
+from selmirror.models import ProjectStatus
 from selmirror.pages import (
     JSON_TYPE,
     filename_of,
@@ -594,3 +595,33 @@ def test_a_version_too_long_for_int_is_refused() -> None:
     assert [r.category for r in page.rejected] == ["bad-filename"]
     assert page.files[0].requires_python is None
     assert page.find(f"foo-{huge}.tar.gz") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"status": "deprecated", "reason": "use bar"}, ProjectStatus("deprecated", "use bar")),
+        ({"state": "archived"}, ProjectStatus("archived")),  # PEP 792's own spelling
+        ({"status": "archived", "state": "deprecated"}, ProjectStatus("archived")),
+        ({"status": "active", "reason": "fine"}, None),  # the default: nothing to say
+        ({"status": "frozen"}, None),  # not a PEP 792 status: clients read it as active
+        ({"status": 3}, None),
+        ({"status": "deprecated", "reason": "x" * 5000}, ProjectStatus("deprecated", "x" * 1000)),
+    ],
+)
+def test_project_status_is_read_from_json_in_both_spellings(
+    status: dict[str, Any], expected: ProjectStatus | None
+) -> None:
+    page = parse_json_page(_json(**{"project-status": status}), url=URL, project=FOO)
+    assert page.project_status == expected
+
+
+def test_project_status_is_read_from_html_meta() -> None:
+    body = (
+        b'<html><head><meta name="pypi:repository-version" content="1.4">'
+        b'<meta name="pypi:project-status" content="deprecated">'
+        b'<meta name="pypi:project-status-reason" content="use &lt;bar&gt;">'
+        b"</head><body></body></html>"
+    )
+    page = parse_html_page(body, url=URL, project=FOO)
+    assert page.project_status == ProjectStatus("deprecated", "use <bar>")

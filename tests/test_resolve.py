@@ -78,6 +78,9 @@ class Memory:
             raise ProjectNotFound(f"project {name} not found on https://x/")
         return {v: self.files[name][v] for v in sorted(self.files[name], reverse=True)}
 
+    def status(self, name: NormalizedName) -> str | None:
+        return None
+
     def metadata(self, f: DistFile) -> CoreMetadata:
         self.metadata_reads.append(f.filename)
         return self.file_meta.get(f.filename) or self.meta[(f.project, f.version)]
