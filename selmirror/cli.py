@@ -15,11 +15,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from selmirror import __version__, mirror, report, requirements, signals, upstream
+from packaging.utils import InvalidName, NormalizedName, canonicalize_name
+
+from selmirror import __version__, cutoff, mirror, report, requirements, signals, upstream
 from selmirror.errors import (
     EXIT_CODES,
     InputError,
@@ -152,6 +155,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the N newest matching versions of each named project (1)",
     )
     versions.add_argument("--all-versions", action="store_true", help="keep every matching version")
+    src.add_argument(
+        "--exclude-newer",
+        metavar="CUTOFF",
+        help="a cooldown: only files uploaded before CUTOFF, a date (2024-06-01, the whole "
+        "day), a time (2024-06-01T12:00:00Z) or a duration before now (P7D, P2W, PT36H)",
+    )
+    src.add_argument(
+        "--exclude-newer-allow-unknown",
+        action="store_true",
+        help="with --exclude-newer, take files whose upload time the index does not say",
+    )
+    src.add_argument(
+        "--exclude-newer-package",
+        action="append",
+        default=[],
+        metavar="NAME=CUTOFF",
+        help="a project's own cutoff, or NAME=false for none (repeatable); an exact == pin "
+        "is exempt unless named here",
+    )
     src.add_argument(
         "--no-deps",
         action="store_true",
@@ -509,6 +531,42 @@ def _mirror(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cutoff(args: argparse.Namespace, reqs: RequirementSet) -> cutoff.Cutoff | None:
+    """``--exclude-newer`` and its exemptions: per project, and exact pins by default."""
+    now = datetime.now(timezone.utc)
+
+    def when(text: str, option: str) -> datetime:
+        try:
+            return cutoff.parse(text, now)
+        except cutoff.BadCutoff as exc:
+            raise InputError(f"{option}: {exc}") from None
+
+    default = None if args.exclude_newer is None else when(args.exclude_newer, "--exclude-newer")
+    packages: dict[NormalizedName, datetime | None] = {}
+    if default is not None:
+        for root in reqs.requirements:
+            specs = list(root.requirement.specifier)
+            if (
+                len(specs) == 1
+                and specs[0].operator in ("==", "===")
+                and "*" not in specs[0].version
+            ):
+                packages[root.name] = None  # a pin someone wrote: their decision, not ours
+    for item in args.exclude_newer_package:
+        name, sep, value = item.partition("=")
+        try:
+            project = canonicalize_name(name.strip(), validate=True)
+        except InvalidName:
+            project = None
+        if not sep or project is None:
+            raise InputError(f"--exclude-newer-package {item!r}: write NAME=CUTOFF or NAME=false")
+        off = value.strip().lower() == "false"
+        packages[project] = None if off else when(value, f"--exclude-newer-package {name.strip()}")
+    return cutoff.Cutoff.build(
+        default, allow_unknown=args.exclude_newer_allow_unknown, packages=packages
+    )
+
+
 def _check_writable(option: str, path: Path) -> None:
     """Before any work: a report or diff file that cannot be written fails now, not after
     the mirror was written."""
@@ -593,6 +651,7 @@ def _prepare(
             source_only=args.source_only,
             prereleases=args.pre or reqs.pre,
             latest=None if args.all_versions else args.latest,
+            cutoff=_cutoff(args, reqs),
         ),
         workers=args.workers,
         processes=args.workers if args.processes is None else args.processes,

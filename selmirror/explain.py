@@ -101,6 +101,13 @@ def unusable(
         if all(f.yanked is not None for f in files):
             return "is yanked (taken only when pinned with ==)"
         files = [f for f in files if f.yanked is None]
+    if policy.cutoff is not None:
+        young = [f for f in files if policy.cutoff.holds_back(f)]
+        if young and len(young) == len(files):
+            at = policy.cutoff.describe(files[0].project)
+            when = young[0].upload_time or "at an unknown time"
+            return f"was uploaded {when}, not before the --exclude-newer cutoff {at}"
+        files = [f for f in files if f not in young]
     kinds = [f for f in files if not (policy.binary_only and f.kind == "sdist")]
     kinds = [f for f in kinds if not (policy.source_only and f.kind == "wheel")]
     if not kinds:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
+from selmirror.cutoff import Cutoff
 from selmirror.models import DistFile, Rejected
 from selmirror.pages import ProjectPage
 from selmirror.targets import Target
@@ -28,6 +29,7 @@ class Policy:
     source_only: bool = False
     prereleases: bool = False
     latest: int | None = 1
+    cutoff: Cutoff | None = None  # --exclude-newer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +118,11 @@ def _type_rule(f: DistFile, policy: Policy) -> tuple[str, str] | None:
         return "binary-only", f"{f.filename}: sdist skipped (--binary-only)"
     if policy.source_only and f.kind == "wheel":
         return "source-only", f"{f.filename}: wheel skipped (--source-only)"
+    if policy.cutoff is not None and policy.cutoff.holds_back(f):
+        at = policy.cutoff.describe(f.project)
+        if f.upload_time is None:
+            return "cutoff", f"{f.filename}: no upload time, so not known to be before {at}"
+        return "cutoff", f"{f.filename}: uploaded {f.upload_time}, not before {at}"
     return None
 
 

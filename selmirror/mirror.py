@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,6 +95,10 @@ class RunResult:
     root_written: bool = False
     unchanged: dict[str, int] | None = None  # nothing to do: the last run's counts
     pruned: list[str] = field(default_factory=list)
+    # --exclude-newer: the versions newer than the one chosen whose files were all too new,
+    # and how many files of those and of the chosen versions had no upload time at all
+    held_back: dict[NormalizedName, list[Version]] = field(default_factory=dict)
+    unknown_age: int = 0
     started: float = field(default_factory=time.monotonic)
     elapsed: float = 0.0
 
@@ -221,6 +225,8 @@ def _run_locked(
         result.fail(*resolved.errors)
         pages = repo.pages()
         result.selections = _select(pages, result.resolutions, requirements, options)
+        if options.policy.cutoff is not None:
+            _held_back(pages, result, options.policy, _named_specifiers(requirements))
         result.fail(*_keep_private(folder, result.selections))
         jobs = _jobs(folder, result, repo)
         if options.dry_run or not options.download:
@@ -312,6 +318,7 @@ def _inputs(requirements: RequirementSet, upstream: Upstream, options: Options) 
             options.policy.source_only,
             options.policy.prereleases,
             options.policy.latest,
+            repr(options.policy.cutoff),  # a duration moves it: every run then resolves
         ],
     }
 
@@ -424,6 +431,38 @@ def _select(
         )
         for name in sorted(chosen)
     }
+
+
+def _held_back(
+    pages: dict[NormalizedName, ProjectPage],
+    result: RunResult,
+    policy: Policy,
+    named: Mapping[str, SpecifierSet],
+) -> None:
+    """What ``--exclude-newer`` kept from each selected project: every version newer than
+    the newest chosen, within what the user asked of it, whose files are all too new (or
+    of unknown age)."""
+    cutoff = policy.cutoff
+    if cutoff is None:
+        return
+    for name, selection in result.selections.items():
+        page = pages[name]
+        chosen = [v for vs in selection.versions.values() for v in vs]
+        newest = max(chosen, default=None)
+        result.unknown_age += sum(
+            1 for r in selection.rejected if r.category == "cutoff" and "no upload time" in r.reason
+        )
+        for version in page.versions():  # newest first
+            if newest is not None and version <= newest:
+                break
+            if version.is_prerelease and not policy.prereleases:
+                continue
+            if name in named and not named[name].contains(version, prereleases=True):
+                continue
+            files = page.files_of(version)
+            if files and all(cutoff.holds_back(f) for f in files):
+                result.held_back.setdefault(name, []).append(version)
+                result.unknown_age += sum(1 for f in files if f.upload_time is None)
 
 
 def _keep_private(

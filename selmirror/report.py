@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from selmirror import __version__
@@ -131,6 +132,7 @@ def build(result: RunResult, indexes: tuple[str, ...], *, full: bool = False) ->
             "source_only": options.policy.source_only,
             "prereleases": options.policy.prereleases,
             "latest": options.policy.latest,
+            "exclude_newer": _cutoff(result),
             "report_detail": "full" if full else "brief",
         },
         "targets": targets,
@@ -139,6 +141,26 @@ def build(result: RunResult, indexes: tuple[str, ...], *, full: bool = False) ->
         "projects": projects,
         "errors": [_error(e) for e in result.errors],
         "summary": counts(result),
+    }
+
+
+def _when(at: datetime | None) -> str:
+    return "none" if at is None else at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cutoff(result: RunResult) -> dict[str, Any] | None:
+    """The cutoff, its exemptions and per-project cutoffs, and every version held back."""
+    cutoff = result.options.policy.cutoff
+    if cutoff is None:
+        return None
+    return {
+        "cutoff": _when(cutoff.default),
+        "allow_unknown": cutoff.allow_unknown,
+        "packages": {name: _when(at) if at else False for name, at in cutoff.packages},
+        "held_back": {
+            name: [str(v) for v in versions] for name, versions in sorted(result.held_back.items())
+        },
+        "files_without_upload_time": result.unknown_age,
     }
 
 
@@ -199,6 +221,16 @@ def summary(result: RunResult) -> list[str]:
     lines = [f"{head}; {c['seconds']:.1f}s"]
     if c["skipped"]:
         lines.append("skipped: " + ", ".join(f"{n} {k}" for k, n in c["skipped"].items()))
+    cutoff = result.options.policy.cutoff
+    if cutoff is not None:
+        held = sum(len(vs) for vs in result.held_back.values())
+        line = (
+            f"--exclude-newer {_when(cutoff.default)}: {held} newer version(s) of "
+            f"{len(result.held_back)} project(s) held back"
+        )
+        if result.unknown_age:
+            line += f"; {result.unknown_age} file(s) without an upload time left out"
+        lines.append(line)
     if result.pruned:
         verb = "would prune" if result.options.dry_run else "pruned"
         lines.append(f"{verb} {len(result.pruned)} file(s)")
