@@ -34,7 +34,8 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(message, hint=f"see {self.prog} --help")
 
 
-def _parser(command: str, description: str) -> argparse.ArgumentParser:
+def base_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """A command's parser with the options every command but the mirror's has."""
     p = _Parser(prog=f"selmirror {command}", description=description)
     p.add_argument(
         "--local-folder",
@@ -51,7 +52,7 @@ def _parser(command: str, description: str) -> argparse.ArgumentParser:
 
 def parse(command: str, argv: Sequence[str]) -> argparse.Namespace:
     if command == "verify":
-        p = _parser("verify", "Check a mirror offline; one line per problem.")
+        p = base_parser("verify", "Check a mirror offline; one line per problem.")
         p.add_argument(
             "--repair",
             action="store_true",
@@ -68,14 +69,14 @@ def parse(command: str, argv: Sequence[str]) -> argparse.Namespace:
         )
         p.add_argument("--timeout", type=float, default=30.0, metavar="S")
     elif command == "index":
-        p = _parser("index", "Regenerate pages from the files on disk (hand-placed included).")
+        p = base_parser("index", "Regenerate pages from the files on disk (hand-placed included).")
         p.add_argument("--full", action="store_true", help="read every project folder")
     elif command == "export":
-        p = _parser("export", "Write a bundle of what changed since the last export.")
+        p = base_parser("export", "Write a bundle of what changed since the last export.")
         p.add_argument("--output", "-o", type=Path, required=True, metavar="BUNDLE.tar")
         p.add_argument("--full", action="store_true", help="everything, not just what changed")
     else:
-        p = _parser("import", "Verify a bundle, then merge it into this mirror.")
+        p = base_parser("import", "Verify a bundle, then merge it into this mirror.")
         p.add_argument("bundle", type=Path, metavar="BUNDLE.tar")
     args = p.parse_args(list(argv))
     args.command = command

@@ -16,6 +16,13 @@ from fakeindex import FakeIndex
 
 from selmirror.cli import main
 
+JSON = "application/vnd.pypi.simple.v1+json"
+V1_HTML = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML = "text/html; charset=utf-8"
+PIP_ACCEPT = f"{JSON}, {V1_HTML}; q=0.1, text/html; q=0.01"  # pip 26 and uv send this
+WHEEL = "alpha-2.0-py3-none-any.whl"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
 
 @dataclass
 class Server:

@@ -17,18 +17,23 @@ from pathlib import Path
 import pytest
 from fakeindex import FakeIndex
 from oracles import clean_env, pip_install_dry_run, uv_compile
-from servers import Server, build_mirror, children, start_server, stop
+from servers import (
+    IMMUTABLE,
+    JSON,
+    PIP_ACCEPT,
+    TEXT_HTML,
+    V1_HTML,
+    WHEEL,
+    Server,
+    build_mirror,
+    children,
+    start_server,
+    stop,
+)
 from uv import find_uv_bin
 
 from selmirror import index_writer
 from selmirror.cli import main
-
-JSON = "application/vnd.pypi.simple.v1+json"
-V1_HTML = "application/vnd.pypi.simple.v1+html"
-TEXT_HTML = "text/html; charset=utf-8"
-PIP_ACCEPT = f"{JSON}, {V1_HTML}; q=0.1, text/html; q=0.01"  # pip 26 and uv send this
-WHEEL = "alpha-2.0-py3-none-any.whl"
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 @pytest.fixture(scope="module")

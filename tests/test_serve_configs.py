@@ -23,20 +23,14 @@ from typing import Any
 import pytest
 from fakeindex import FakeIndex
 from oracles import pip_install_dry_run, uv_compile
-from servers import stop_process
+from servers import IMMUTABLE, JSON, PIP_ACCEPT, TEXT_HTML, V1_HTML, WHEEL, stop_process
 
 from selmirror.cli import main
 from selmirror.errors import InputError
 from selmirror.serve import configs, negotiate
 
-JSON = "application/vnd.pypi.simple.v1+json"
-V1_HTML = "application/vnd.pypi.simple.v1+html"
-TEXT_HTML = "text/html; charset=utf-8"
-PIP_ACCEPT = f"{JSON}, {V1_HTML}; q=0.1, text/html; q=0.01"  # pip 26 and uv send this
 VARY = "Accept, Accept-Encoding"
-IMMUTABLE = "public, max-age=31536000, immutable"
 PAGE_CACHE = "max-age=60, must-revalidate"
-WHEEL = "alpha-2.0-py3-none-any.whl"
 SECRET = b"not for clients"
 KINDS: tuple[configs.Kind, ...] = ("nginx", "caddy")
 

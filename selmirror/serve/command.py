@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from selmirror.commands import base_parser
 from selmirror.errors import InputError, OutputError
 from selmirror.folder import HTML_PAGE
 
@@ -27,11 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("selmirror")
 MAX_WORKERS = 64
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(message, hint=f"see {self.prog} --help")
 
 
 def _prefix(text: str) -> str:
@@ -77,11 +73,8 @@ def _size(text: str) -> int:
 
 
 def parse(argv: Sequence[str]) -> argparse.Namespace:
-    p = _Parser(
-        prog="selmirror serve",
-        description="Serve the mirror as a PEP 503/691 index (and take uploads if asked).",
-    )
-    p.add_argument("--local-folder", type=Path, default=Path("simple"), metavar="DIR")
+    p = base_parser("serve", "Serve the mirror as a PEP 503/691 index (and take uploads if asked).")
+    p.set_defaults(lock_timeout=60.0)  # an upload's wait for a sync: not a sync's for another
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -128,14 +121,11 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
         metavar="SIZE",
         help="the largest upload taken (2G)",
     )
-    p.add_argument("--lock-timeout", type=float, default=60.0, metavar="S")
     p.add_argument(
         "--print-config",
         choices=("nginx", "caddy"),
         help="print a config with the same behaviour for that server, and exit",
     )
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    p.add_argument("-q", "--quiet", action="count", default=0)
     return p.parse_args(list(argv))
 
 

@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import os
 import stat
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -138,13 +137,12 @@ class _Cached:
 class Pages:
     """Page bytes (and other small files: ``.metadata``) by path, re-read when the file's
     inode, mtime or size changes; at most ``budget`` bytes are kept (least recently used
-    go first)."""
+    go first). Each worker process has its own, used from its one event loop."""
 
     def __init__(self, budget: int = 64 << 20) -> None:
         self.budget = budget
         self._held = 0
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        self._lock = threading.Lock()
 
     def get(self, path: Path, *, gzipped: bool, st: os.stat_result | None = None) -> Body | None:
         """The file at ``path`` (gzip-encoded if ``gzipped`` and worth it), ``st`` its
@@ -185,17 +183,19 @@ class Pages:
             (st.st_ino, st.st_mtime_ns, st.st_size),
             Body(data, etag, formatdate(st.st_mtime, usegmt=True)),
         )
-        with self._lock:
-            old = self._cache.pop(key, None)
-            if old is not None:
-                self._held -= len(old.identity.data) + len(old.gzipped.data if old.gzipped else b"")
-            self._cache[key] = entry
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._held -= _size(old)
+        self._cache[key] = entry
         self._account(len(data))
         return entry
 
     def _account(self, size: int) -> None:
-        with self._lock:
-            self._held += size
-            while self._held > self.budget and len(self._cache) > 1:
-                _, old = self._cache.popitem(last=False)
-                self._held -= len(old.identity.data) + len(old.gzipped.data if old.gzipped else b"")
+        self._held += size
+        while self._held > self.budget and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._held -= _size(old)
+
+
+def _size(entry: _Cached) -> int:
+    return len(entry.identity.data) + (len(entry.gzipped.data) if entry.gzipped else 0)

@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -105,7 +105,9 @@ def check_password(hashed: str, password: str) -> bool:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] = []):  # noqa: B006 - never mutated
+    def __init__(
+        self, status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -120,11 +122,12 @@ class Uploads:
         self._mtime = _mtime(settings.htpasswd)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers: Sequence[tuple[bytes, bytes]] = ()
         try:
             user = await self._authenticate(scope)
             where = await self._take(scope, receive)
             log.info("uploaded %s (by %s)", where, user)
-            status, body, headers = 200, f"uploaded {where}\n", []
+            status, body = 200, f"uploaded {where}\n"
         except _Refused as exc:
             status, body, headers = exc.status, exc.message + "\n", exc.headers
             log.warning("upload refused (%d): %s", exc.status, exc.message)
