@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
-from selmirror import __version__, cutoff, mirror, report, requirements, signals, upstream
+from selmirror import __version__, cutoff, deny, mirror, report, requirements, signals, upstream
 from selmirror.errors import (
     EXIT_CODES,
     InputError,
@@ -175,6 +175,21 @@ def build_parser() -> argparse.ArgumentParser:
         "is exempt unless named here",
     )
     src.add_argument(
+        "--deny",
+        action="append",
+        default=[],
+        metavar="NAME[SPEC]",
+        help="never mirror this project, or these versions of it (evil-pkg, 'urllib3<2'), "
+        "whatever requires them; a run that needs one fails and says through what (repeatable)",
+    )
+    src.add_argument(
+        "--deny-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a deny list: one NAME[SPEC] per line, # comments (repeatable)",
+    )
+    src.add_argument(
         "--no-deps",
         action="store_true",
         help="mirror the named requirements, not their dependencies (nor build requirements)",
@@ -320,6 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-local",
         action="store_true",
         help="when pruning, also remove files placed by hand",
+    )
+    out.add_argument(
+        "--keep-removed",
+        action="store_true",
+        help="when pruning, keep the files upstream no longer offers (takedowns)",
     )
     out.add_argument(
         "--diff-file",
@@ -567,6 +587,20 @@ def _cutoff(args: argparse.Namespace, reqs: RequirementSet) -> cutoff.Cutoff | N
     )
 
 
+def _deny(args: argparse.Namespace) -> tuple[deny.Rule, ...]:
+    """``--deny`` rules, then those of each ``--deny-file``."""
+    try:
+        rules = [deny.parse_rule(text) for text in args.deny]
+        for name in args.deny_file:
+            try:
+                rules += deny.read_file(Path(name))
+            except OSError as exc:
+                raise InputError(f"--deny-file {name}: {exc.strerror}") from None
+    except deny.BadRule as exc:
+        raise InputError(str(exc)) from None
+    return tuple(rules)
+
+
 def _check_writable(option: str, path: Path) -> None:
     """Before any work: a report or diff file that cannot be written fails now, not after
     the mirror was written."""
@@ -652,6 +686,7 @@ def _prepare(
             prereleases=args.pre or reqs.pre,
             latest=None if args.all_versions else args.latest,
             cutoff=_cutoff(args, reqs),
+            deny=_deny(args),
         ),
         workers=args.workers,
         processes=args.workers if args.processes is None else args.processes,
@@ -661,6 +696,7 @@ def _prepare(
         prune=args.prune or args.command == "prune",
         keep_latest=args.keep_latest,
         include_local=args.include_local,
+        keep_removed=args.keep_removed,
         diff_file=args.diff_file,
         keep_going=args.ignore_errors,
         lock_timeout=args.lock_timeout,

@@ -27,7 +27,7 @@ else:  # pragma: no cover - Python 3.10
 MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; /dev/zero never ends
 # paths, taken relative to the config file's folder
 PATH_KEYS = {"local_folder", "report", "diff_file", "cert", "client_cert"}
-FILE_LIST_KEYS = {"requirement", "constraint"}
+FILE_LIST_KEYS = {"requirement", "constraint", "deny_file"}
 NOT_IN_CONFIG = {"help", "version", "config", "inputs"}
 
 

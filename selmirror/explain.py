@@ -15,6 +15,7 @@ from typing import Protocol
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from selmirror.deny import denied_by
 from selmirror.filter import Policy, hash_allowed, installs
 from selmirror.models import DistFile
 from selmirror.targets import Target
@@ -93,6 +94,8 @@ def unusable(
     """Why none of ``files`` (one version's) can be installed on ``target``."""
     if not files:
         return "has no files"
+    if policy.deny and (rule := denied_by(policy.deny, files[0].project, files[0].version)):
+        return f"is denied by {rule}"
     if allowed:
         files = [f for f in files if hash_allowed(f, allowed)]
         if not files:

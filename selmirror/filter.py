@@ -2,7 +2,7 @@
 
 Resolution decides the versions per target; this stage turns them into files. Every file not
 kept gets exactly one :class:`Rejected` with the first rule that refused it, in this order:
-file type, version not chosen, yanked, ``--hash`` list, target (wheel tags,
+deny list, file type, version not chosen, yanked, ``--hash`` list, target (wheel tags,
 Requires-Python).
 """
 
@@ -16,6 +16,7 @@ from packaging.utils import NormalizedName, parse_wheel_filename
 from packaging.version import Version
 
 from selmirror.cutoff import Cutoff
+from selmirror.deny import Rule, denied_by
 from selmirror.models import DistFile, Rejected
 from selmirror.pages import ProjectPage
 from selmirror.targets import Target
@@ -30,6 +31,7 @@ class Policy:
     prereleases: bool = False
     latest: int | None = 1
     cutoff: Cutoff | None = None  # --exclude-newer
+    deny: tuple[Rule, ...] = ()  # --deny, --deny-file
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +116,8 @@ def _newest_build(f: DistFile) -> tuple[int, ...]:
 
 
 def _type_rule(f: DistFile, policy: Policy) -> tuple[str, str] | None:
+    if policy.deny and (rule := denied_by(policy.deny, f.project, f.version)):
+        return "denied", f"{f.filename}: denied by {rule}"
     if policy.binary_only and f.kind == "sdist":
         return "binary-only", f"{f.filename}: sdist skipped (--binary-only)"
     if policy.source_only and f.kind == "wheel":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import shutil
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 TMP_PREFIX = ".selmirror-tmp-"
 LOCK_NAME = ".selmirror.lock"
+STATE_DIR = ".selmirror"  # what runs remember; never part of the index
+BASE_URL_FILE = "base-url"  # where the mirror is served, as --base-url said it
 HTML_PAGE = "index.html"
 JSON_PAGE = "index.v1_json"
 
@@ -235,10 +238,30 @@ class MirrorFolder:
         except OSError as exc:
             raise OutputError(f"cannot read {page}: {exc.strerror}") from None
         try:
-            parsed = parse_json_page(
-                body, url=page.parent.resolve().as_uri() + "/", project=name, schemes=("file",)
-            )
+            return own_records(body, page.parent.resolve().as_uri() + "/", name)
         except UpstreamError as exc:
             log.warning("ignoring unreadable %s: %s", page, exc)
             return {}
-        return {f.filename: f for f in parsed.files}
+
+    def base_url(self) -> str | None:
+        """Where the mirror is served (``--base-url``, remembered), if it was said."""
+        try:
+            text = (self.root / STATE_DIR / BASE_URL_FILE).read_text().strip()
+        except (OSError, UnicodeError):
+            return None
+        return text if text.startswith("https://") and text.endswith("/") else None
+
+
+def own_records(body: bytes, url: str, name: NormalizedName) -> dict[str, DistFile]:
+    """Every file a JSON page of the mirror records: those it offers, and those it holds
+    but withholds (a quarantined project's, under the private ``_withheld`` key)."""
+    parsed = parse_json_page(body, url=url, project=name, schemes=("file",))
+    records = {f.filename: f for f in parsed.files}
+    if b'"_withheld"' in body:
+        data = json.loads(body)
+        held = data.get("_withheld") if isinstance(data, dict) else None
+        if isinstance(held, list):
+            shown = json.dumps({"meta": {"api-version": "1.4"}, "name": name, "files": held})
+            page = parse_json_page(shown.encode(), url=url, project=name, schemes=("file",))
+            records.update({f.filename: f for f in page.files})
+    return records

@@ -57,13 +57,30 @@ def _status_meta(status: ProjectStatus | None) -> str:
     return meta
 
 
+def withheld(status: ProjectStatus | None) -> bool:
+    """PEP 792: a quarantined project offers no files. The mirror keeps those it has (on
+    the JSON page, under a private key) until a prune removes them."""
+    return status is not None and status.status == "quarantined"
+
+
+def provenance_url(f: DistFile, base_url: str | None) -> str | None:
+    """The mirror's copy of ``f``'s PEP 740 provenance, as the pages link it: PEP 740 wants
+    an absolute URL, so only when the mirror knows where it is served (``--base-url``)."""
+    if not base_url or not f.provenance:
+        return None
+    return f"{base_url}{quote(f.project)}/{quote(f.filename)}.provenance"
+
+
 def render_project_html(
-    name: NormalizedName, files: Iterable[DistFile], status: ProjectStatus | None = None
+    name: NormalizedName,
+    files: Iterable[DistFile],
+    status: ProjectStatus | None = None,
+    base_url: str | None = None,
 ) -> bytes:
     head = f"{_HEAD}{_status_meta(status)}<title>Links for {escape(name)}</title></head>"
     lines = [head, "<body>"]
     lines.append(f"<h1>Links for {escape(name)}</h1>")
-    for f in _ordered(files):
+    for f in [] if withheld(status) else _ordered(files):
         attrs = _attr("href", f"{quote(f.filename)}#sha256={f.sha256}")
         if f.requires_python:
             attrs += _attr("data-requires-python", f.requires_python)
@@ -76,12 +93,14 @@ def render_project_html(
         if metadata := _metadata_value(f):
             attrs += _attr("data-core-metadata", metadata)
             attrs += _attr("data-dist-info-metadata", metadata)
+        if provenance := provenance_url(f, base_url):
+            attrs += _attr("data-provenance", provenance)
         lines.append(f"<a{attrs}>{escape(f.filename)}</a><br>")
     lines.append("</body></html>\n")
     return "\n".join(lines).encode()
 
 
-def _json_file(f: DistFile) -> dict[str, Any]:
+def _json_file(f: DistFile, base_url: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "filename": f.filename,
         "url": quote(f.filename),
@@ -100,20 +119,31 @@ def _json_file(f: DistFile) -> dict[str, Any]:
     entry["core-metadata"] = {"sha256": sha} if sha else False
     if f.origin:
         entry["_origin"] = f.origin  # a private key (PEP 691): clients ignore it
+    if f.removed_upstream:
+        entry["_removed-upstream"] = f.removed_upstream  # private: when we saw it gone
+    if f.provenance:  # private: upstream's URL, for the next run to fetch again
+        entry["_provenance"] = f.provenance
+        if provenance := provenance_url(f, base_url):
+            entry["provenance"] = provenance
     return entry
 
 
 def render_project_json(
-    name: NormalizedName, files: Iterable[DistFile], status: ProjectStatus | None = None
+    name: NormalizedName,
+    files: Iterable[DistFile],
+    status: ProjectStatus | None = None,
+    base_url: str | None = None,
 ) -> bytes:
     ordered = _ordered(files)
-    versions = sorted({f.version for f in ordered})
+    offered = [] if withheld(status) else ordered
     page: dict[str, Any] = {
         "meta": {"api-version": API_VERSION},
         "name": name,
-        "versions": [str(v) for v in versions],
-        "files": [_json_file(f) for f in ordered],
+        "versions": [str(v) for v in sorted({f.version for f in offered})],
+        "files": [_json_file(f, base_url) for f in offered],
     }
+    if withheld(status) and ordered:  # private: what the mirror still holds, unoffered
+        page["_withheld"] = [_json_file(f, base_url) for f in ordered]
     if status is not None:  # PEP 792; "active" (the default) is left unsaid
         page["project-status"] = {"status": status.status}
         if status.reason:
@@ -160,8 +190,10 @@ def write_project(
     path = folder.prepare(name)
     if isinstance(status, Keep):
         status = page_status(path / JSON_PAGE)
-    changed = _write_if_changed(path / JSON_PAGE, render_project_json(name, files, status))
-    return _write_if_changed(path / HTML_PAGE, render_project_html(name, files, status)) or changed
+    base = folder.base_url()
+    changed = _write_if_changed(path / JSON_PAGE, render_project_json(name, files, status, base))
+    html = render_project_html(name, files, status, base)
+    return _write_if_changed(path / HTML_PAGE, html) or changed
 
 
 def page_status(page: Path) -> ProjectStatus | None:

@@ -22,7 +22,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from selmirror import __version__, localfiles, prune, signals, workers
+from selmirror import __version__, localfiles, prune, signals, takedowns, workers
 from selmirror.download import Downloader, Job, Outcome, plan, swap
 from selmirror.errors import InputError, OutputError, SelmirrorError
 from selmirror.filter import Policy, Selection, select
@@ -35,9 +35,9 @@ from selmirror.folder import (
     atomic_write,
     writing,
 )
-from selmirror.index_writer import write_project, write_root
+from selmirror.index_writer import Keep, page_status, write_project, write_root
 from selmirror.models import DistFile, RequirementSet
-from selmirror.pages import ProjectPage
+from selmirror.pages import ProjectPage, utc_now
 from selmirror.progress import Progress
 from selmirror.repository import Repository
 from selmirror.resolve import MetadataUse, TargetResolution, resolve_all
@@ -50,6 +50,7 @@ from selmirror.state import (
     last_run,
     remember_run,
 )
+from selmirror.takedowns import Gone
 from selmirror.targets import Target
 from selmirror.upstream import RawPage, Upstream
 
@@ -76,6 +77,7 @@ class Options:
     prune: bool = False
     keep_latest: int | None = None
     include_local: bool = False
+    keep_removed: bool = False  # prune leaves the files upstream took down
     diff_file: Path | None = None
 
 
@@ -95,6 +97,9 @@ class RunResult:
     root_written: bool = False
     unchanged: dict[str, int] | None = None  # nothing to do: the last run's counts
     pruned: list[str] = field(default_factory=list)
+    pruned_why: dict[str, str] = field(default_factory=dict)  # path -> why it went
+    # files of the projects this run read that upstream no longer offers (takedowns.py)
+    removed_upstream: list[Gone] = field(default_factory=list)
     # --exclude-newer: the versions newer than the one chosen whose files were all too new,
     # and how many files of those and of the chosen versions had no upload time at all
     held_back: dict[NormalizedName, list[Version]] = field(default_factory=dict)
@@ -222,6 +227,11 @@ def _run_locked(
         result.metadata = resolved.metadata
         for skipped in resolved.skipped:
             log.warning("skipped: %s", skipped)
+        # before the errors end a run: a takedown is noticed, and its project's pages say
+        # so, even when the resolution now fails for it (a quarantined dependency)
+        _notice_takedowns(folder, repo, result)
+        if resolved.errors and options.prune:
+            _prune(folder, requirements, result, knows_all=False)
         result.fail(*resolved.errors)
         pages = repo.pages()
         result.selections = _select(pages, result.resolutions, requirements, options)
@@ -233,8 +243,8 @@ def _run_locked(
             result.outcomes = [plan(job, folder) for job in jobs]
         else:
             _download_and_write(folder, upstream, pages, jobs, result, progress)
-        if options.prune:
-            _prune(folder, requirements, result)
+        if options.prune and not resolved.errors:
+            _prune(folder, requirements, result, knows_all=not result.errors)
         if not options.dry_run and options.download:
             done_well = not result.errors and not result.skipped_targets
             print_ = fingerprint(inputs, repo.digests) if done_well else None
@@ -260,12 +270,19 @@ def _remove_if_only_lock(folder: MirrorFolder) -> None:
             folder.root.rmdir()
 
 
-def _prune(folder: MirrorFolder, requirements: RequirementSet, result: RunResult) -> None:
-    """Remove what the current requirements no longer need (``--prune``, ``prune``)."""
+def _prune(
+    folder: MirrorFolder, requirements: RequirementSet, result: RunResult, *, knows_all: bool
+) -> None:
+    """Remove what the current requirements no longer need (``--prune``, ``prune``), and
+    what upstream took down. A run with errors does not know all it needs (``knows_all``):
+    it removes only the takedowns, which nothing can need."""
     options = result.options
-    if result.errors:
+    only_removed = not knows_all
+    if only_removed:
         log.warning("not pruning: this run had errors, so it does not know all it needs")
-        return
+        if options.keep_removed or not result.removed_upstream:
+            return
+        log.warning("removing only what upstream took down")
     needed = {name: {f.filename for f in s.kept} for name, s in result.selections.items()}
     named = {root.name for root in requirements.requirements}
     removal = prune.plan(
@@ -274,12 +291,42 @@ def _prune(folder: MirrorFolder, requirements: RequirementSet, result: RunResult
         named=named,
         keep_latest=options.keep_latest,
         include_local=options.include_local,
+        keep_removed=options.keep_removed,
+        only_removed=only_removed,
     )
     result.pruned = removal.paths
+    result.pruned_why = removal.why
     for path in result.pruned:
         log.info("%s %s", "would prune" if options.dry_run else "pruning", path)
     if not options.dry_run:
         prune.apply(folder, removal)
+
+
+def _notice_takedowns(folder: MirrorFolder, repo: Repository, result: RunResult) -> None:
+    """Mark what upstream no longer offers, of every mirrored project whose page this run
+    read (or found gone), and carry each page's PEP 792 status into the mirror's."""
+    pages, missing = repo.pages(), repo.missing()
+    now = utc_now()
+    for name in folder.projects():
+        if name not in pages and name not in missing:
+            continue  # not read this run (another requirement set's, or a network failure)
+        page = pages.get(name)
+        records = folder.recorded(name)
+        marked, gone = takedowns.mark(records, page, now)
+        result.removed_upstream += gone
+        for g in gone:
+            if g.new:
+                log.warning("%s/%s: removed upstream: %s", name, g.filename, g.why)
+        status = page.project_status if page is not None else Keep.STATUS
+        same_status = isinstance(status, Keep) or status == page_status(
+            folder.project_dir(name) / JSON_PAGE
+        )
+        if result.options.dry_run or (marked == records and same_status):
+            continue
+        directory = folder.project_dir(name)
+        write_project(
+            folder, name, [r for f, r in marked.items() if (directory / f).is_file()], status
+        )
 
 
 def _changed(result: RunResult) -> list[str]:
@@ -319,6 +366,7 @@ def _inputs(requirements: RequirementSet, upstream: Upstream, options: Options) 
             options.policy.prereleases,
             options.policy.latest,
             repr(options.policy.cutoff),  # a duration moves it: every run then resolves
+            [str(rule) for rule in options.policy.deny],
         ],
     }
 

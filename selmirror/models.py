@@ -78,6 +78,14 @@ class DistFile:
     # ever remove "upstream" files, and a sync never mirrors upstream's files of a project
     # that has "upload" ones
     origin: str | None = None
+    # in the mirror's own pages (a private "_removed-upstream" key): when a run first saw
+    # that upstream no longer offers this file (deleted, or its project gone or
+    # quarantined); prune removes such files unless --keep-removed
+    removed_upstream: str | None = None
+    # PEP 740: where this file's provenance is; on upstream's pages, the URL they give (an
+    # absolute URL); on the mirror's own, upstream's URL kept (a private "_provenance" key)
+    # when the mirror holds it beside the file, as ``<file>.provenance``
+    provenance: str | None = None
 
     @property
     def sha256(self) -> str | None:

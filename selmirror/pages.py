@@ -96,6 +96,8 @@ def dist_file(
     arrival_time: object = None,
     core_metadata: object = None,
     origin: object = None,
+    removed_upstream: object = None,
+    provenance: object = None,
     schemes: tuple[str, ...] = ("http", "https"),
 ) -> DistFile:
     """The one validating constructor of :class:`DistFile`; raises :class:`FileRefused`."""
@@ -139,7 +141,21 @@ def dist_file(
         arrival_time=_timestamp(arrival_time),
         core_metadata=_core_metadata(core_metadata) if kind == "wheel" else None,
         origin=origin if origin in ("upstream", "local", "upload") else None,
+        removed_upstream=_timestamp(removed_upstream),
+        provenance=_provenance(provenance, page_url),
     )
+
+
+def _provenance(value: object, page_url: str) -> str | None:
+    """PEP 740's provenance URL, made absolute; ``None`` unless it is a plain http(s) URL
+    (it is fetched: never another scheme, never control characters)."""
+    if not isinstance(value, str) or not value or len(value) > 2048 or _UNSENDABLE.search(value):
+        return None
+    try:
+        absolute, _, scheme = _resolve(page_url, value)
+    except ValueError:
+        return None
+    return absolute if scheme in ("http", "https") else None
 
 
 def _resolve(page_url: str, url: str) -> tuple[str, str, str]:
@@ -690,6 +706,10 @@ def _json_fields(item: dict[str, Any]) -> dict[str, Any]:
             "core-metadata", item.get("dist-info-metadata", item.get("data-dist-info-metadata"))
         ),
         "origin": item.get("_origin"),  # private key (leading "_"): selmirror's own pages
+        "removed_upstream": item.get("_removed-upstream"),  # private, too
+        # PEP 740; on selmirror's own pages the public key is the mirror's copy, and the
+        # private one upstream's URL, for the next run to fetch again
+        "provenance": item.get("_provenance", item.get("provenance")),
     }
 
 
@@ -862,6 +882,7 @@ def parse_html_page(
                 "core_metadata": attrs.get(
                     "data-core-metadata", attrs.get("data-dist-info-metadata")
                 ),
+                "provenance": attrs.get("data-provenance"),
             }
         )
     return ProjectPage(

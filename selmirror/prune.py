@@ -58,6 +58,7 @@ Removals = Mapping[NormalizedName, Mapping[str, str | None]]
 class PrunePlan:
     remove: dict[NormalizedName, list[DistFile]] = field(default_factory=dict)
     keep: dict[NormalizedName, list[DistFile]] = field(default_factory=dict)
+    why: dict[str, str] = field(default_factory=dict)  # path -> why it goes
 
     @property
     def paths(self) -> list[str]:
@@ -71,8 +72,12 @@ def plan(
     named: Collection[NormalizedName] = (),
     keep_latest: int | None = None,
     include_local: bool = False,
+    keep_removed: bool = False,
+    only_removed: bool = False,
 ) -> PrunePlan:
-    """What to remove: every removable file not in ``needed`` (project -> filenames)."""
+    """What to remove: every removable file not in ``needed`` (project -> filenames), and
+    every file upstream took down (whatever protects it, unless ``keep_removed``); with
+    ``only_removed``, only those."""
     result = PrunePlan()
     for name in folder.projects():
         records = folder.recorded(name)
@@ -83,8 +88,20 @@ def plan(
         keep: list[DistFile] = []
         remove: list[DistFile] = []
         for filename, record in sorted(records.items()):
+            path = f"{name}/{filename}"
+            taken_down = record.removed_upstream is not None and record.origin == "upstream"
             removable = record.origin == "upstream" or (include_local and record.origin != "upload")
-            (remove if removable and filename not in protected else keep).append(record)
+            if taken_down:
+                if keep_removed:
+                    keep.append(record)
+                    continue
+                result.why[path] = f"removed upstream (seen gone {record.removed_upstream})"
+            elif removable and not only_removed and filename not in protected:
+                result.why[path] = "no longer needed"
+            else:
+                keep.append(record)
+                continue
+            remove.append(record)
         if remove:
             result.remove[name] = remove
             result.keep[name] = keep

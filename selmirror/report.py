@@ -133,10 +133,16 @@ def build(result: RunResult, indexes: tuple[str, ...], *, full: bool = False) ->
             "prereleases": options.policy.prereleases,
             "latest": options.policy.latest,
             "exclude_newer": _cutoff(result),
+            "deny": [str(rule) for rule in options.policy.deny],
             "report_detail": "full" if full else "brief",
         },
         "targets": targets,
         "pruned": list(result.pruned),
+        "pruned_why": {p: result.pruned_why.get(p, "no longer needed") for p in result.pruned},
+        "removed_upstream": [
+            {"project": g.project, "filename": g.filename, "since": g.since, "why": g.why}
+            for g in result.removed_upstream
+        ],
         "skipped_targets": [e.message for e in result.skipped_targets],
         "projects": projects,
         "errors": [_error(e) for e in result.errors],
@@ -230,6 +236,19 @@ def summary(result: RunResult) -> list[str]:
         )
         if result.unknown_age:
             line += f"; {result.unknown_age} file(s) without an upload time left out"
+        lines.append(line)
+    if result.removed_upstream:
+        gone = result.removed_upstream
+        new = sum(1 for g in gone if g.new)
+        pruned = set(result.pruned)
+        kept = sum(1 for g in gone if f"{g.project}/{g.filename}" not in pruned)
+        line = f"{len(gone)} file(s) were removed upstream ({new} newly seen)"
+        if kept and not result.options.dry_run:
+            line += (
+                "; `selmirror prune` removes them"
+                if not result.options.keep_removed
+                else "; kept (--keep-removed)"
+            )
         lines.append(line)
     if result.pruned:
         verb = "would prune" if result.options.dry_run else "pruned"

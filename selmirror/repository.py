@@ -27,7 +27,7 @@ from packaging.version import Version
 
 from selmirror import hashes, signals, workers
 from selmirror.download import Fetched, Job, fetch_verified
-from selmirror.errors import OutputError, SelmirrorError, UpstreamError
+from selmirror.errors import OutputError, ProjectNotFound, SelmirrorError, UpstreamError
 from selmirror.filter import Policy, installs, suits
 from selmirror.folder import MirrorFolder
 from selmirror.lazywheel import RangeNotSupported, remote_wheel_metadata
@@ -176,6 +176,16 @@ class Repository:
             n: f.result()
             for n, f in futures.items()
             if f.done() and not f.cancelled() and f.exception() is None
+        }
+
+    def missing(self) -> set[NormalizedName]:
+        """The projects whose page every index answered 404 for (not a network failure)."""
+        with self._lock:
+            futures = {name: job.future for name, job in self._pages.items()}
+        return {
+            n
+            for n, f in futures.items()
+            if f.done() and not f.cancelled() and isinstance(f.exception(), ProjectNotFound)
         }
 
     def versions(self, name: NormalizedName) -> Mapping[Version, Sequence[DistFile]]:

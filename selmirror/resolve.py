@@ -160,6 +160,8 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
         self.missing: dict[str, str] = {}
         self.skipped: dict[NormalizedName, str] = {}
         self.wanted_by: dict[NormalizedName, str] = {}
+        self.parent_of: dict[str, tuple[Candidate, str]] = {}  # first to want it, and how
+        self.roots: dict[str, Need] = {}
         self.unknown: dict[str, str] = {}
         self.read: dict[tuple[NormalizedName, Version], tuple[str, CoreMetadata]] = {}
         self._installs: dict[tuple[str, Version, bool, frozenset[tuple[str, str]]], DistFile | None]
@@ -300,6 +302,7 @@ class _Provider(AbstractProvider[Need, Candidate, str]):
             log.warning("%s depends on %s by URL: not mirrored", parent, dep.name)
             return None
         self.wanted_by.setdefault(dep.name, str(parent))
+        self.parent_of.setdefault(dep.name, (parent, dep.text))
         return Need(
             name=dep.name,
             specifier=dep.specifier,
@@ -346,6 +349,7 @@ def resolve_target(
     failed, and ``into.errors`` says why)."""
     target = run.target
     provider = run.provider(follow_deps=follow_deps)
+    provider.roots = {need.name: need for need in roots}
     resolver: Resolver[Need, Candidate, str] = Resolver(provider, BaseReporter())
     try:
         result = resolver.resolve(roots, max_rounds=MAX_ROUNDS)
@@ -450,10 +454,30 @@ def _conflict(
                     f"{name} is quarantined on the index (wanted: {explain.wants(wanted)})"
                 )
                 continue
-            parts.append(
-                explain.no_version(name, wanted, versions, target, provider.policy, pinned)
-            )
+            why = explain.no_version(name, wanted, versions, target, provider.policy, pinned)
+            if " is denied by " in why and (path := _needed_through(name, provider)):
+                why += f"; needed through {path}"  # a policy, not a conflict: say who
+            parts.append(why)
     return ResolutionFailed(f"cannot resolve for {target.label}: {'; '.join(parts)}")
+
+
+def _needed_through(name: str, provider: _Provider) -> str | None:
+    """``"alpha (from command line) -> alpha 1.0 requires beta -> beta 2.0 requires evil"``:
+    the first path by which the resolution came to want ``name`` (``None``: it was named)."""
+    steps: list[str] = []
+    current, seen = name, {name}
+    while current in provider.parent_of:
+        parent, text = provider.parent_of[current]
+        steps.append(f"{parent} requires {text}")
+        current = parent.name
+        if current in seen:
+            break
+        seen.add(current)
+    if not steps:
+        return None
+    root = provider.roots.get(current)
+    head = f"{root.text} (from {root.source})" if root else current
+    return " -> ".join([head, *reversed(steps)])
 
 
 def _build_environments(run: _Run, into: TargetResolution, extra: Sequence[str]) -> None:

@@ -24,12 +24,12 @@ from typing import Any
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from selmirror.folder import STATE_DIR as STATE_DIR  # re-exported: its home was here
 from selmirror.folder import atomic_write
 from selmirror.pages import load_json
 from selmirror.upstream import MAX_PAGE_BYTES, RawPage
 
 log = logging.getLogger(__name__)
-STATE_DIR = ".selmirror"
 MAX_STATE_BYTES = 64 << 20  # last-run.json of 100,000 projects is 3 MB
 
 

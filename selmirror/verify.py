@@ -19,7 +19,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from selmirror import hashes, prune
 from selmirror.errors import OutputError, UpstreamError
-from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder
+from selmirror.folder import HTML_PAGE, JSON_PAGE, TMP_PREFIX, MirrorFolder, own_records
 from selmirror.metadata import BadDistribution, wheel_metadata
 from selmirror.models import DistFile
 from selmirror.pages import parse_html_page, parse_json_page
@@ -112,6 +112,8 @@ def _read_pages(directory: Path, name: NormalizedName) -> tuple[dict[str, DistFi
     records = parsed.get(JSON_PAGE, {})
     if JSON_PAGE in parsed and HTML_PAGE in parsed:
         problems += _twins(name, records, parsed[HTML_PAGE])
+    if JSON_PAGE in parsed:  # and the files a quarantined project's page withholds
+        records = own_records((directory / JSON_PAGE).read_bytes(), base, name)
     return records, problems
 
 

@@ -1163,6 +1163,10 @@ class FakeIndex:
         self._files[filename] = f
         return f
 
+    def remove_file(self, filename: str) -> FakeFile:
+        """Take a file down: off its page, and 404 if asked for (PyPI removing malware)."""
+        return self._files.pop(filename)
+
     def add_wheel(
         self,
         name: str,
