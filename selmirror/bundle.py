@@ -60,6 +60,7 @@ from selmirror.folder import (
     MirrorFolder,
     atomic_write,
     make_durable,
+    own_records,
     temp_file,
 )
 from selmirror.index_writer import Keep, symlinked_projects, write_project, write_root
@@ -81,6 +82,7 @@ MAX_MANIFEST = 64 << 20
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _METADATA = ".metadata"
+_PROVENANCE = ".provenance"
 
 
 @dataclass(kw_only=True)
@@ -151,6 +153,12 @@ def _inventory(folder: MirrorFolder) -> dict[str, tuple[str, int]]:
                 sidecar = path.with_name(filename + _METADATA)
                 if meta and sidecar.is_file():
                     items[f"{name}/{filename}{_METADATA}"] = (meta, sidecar.stat().st_size)
+                kept = path.with_name(filename + _PROVENANCE)
+                if record.provenance_sha256 and kept.is_file():
+                    items[f"{name}/{filename}{_PROVENANCE}"] = (
+                        record.provenance_sha256,
+                        kept.stat().st_size,
+                    )
         root = (folder.root / JSON_PAGE).read_bytes()
     except OSError as exc:
         raise OutputError(f"cannot read {exc.filename or folder.root}: {exc.strerror}") from None
@@ -422,16 +430,16 @@ class _Merge:
         name = NormalizedName(path.split("/")[0])
         url = (self.staging / name).resolve().as_uri() + "/"
         try:
-            page = parse_json_page(
-                (self.staging / path).read_bytes(), url=url, project=name, schemes=("file",)
-            )
-            files, rejected = page.files, page.rejected
+            body = (self.staging / path).read_bytes()
+            page = parse_json_page(body, url=url, project=name, schemes=("file",))
+            rejected = [r for r in page.rejected if r.category != "quarantined"]
             self.statuses[name] = page.project_status  # PEP 792: theirs, as their page says
+            files = own_records(body, url, name)  # and those a quarantined page withholds
         except (SelmirrorError, ValueError, RecursionError) as exc:
             raise IntegrityError(f"bundle rejected: {path} does not parse ({exc})") from None
         if rejected:
             raise IntegrityError(f"bundle rejected: {path}: {rejected[0].reason}")
-        return {f.filename: f for f in files}
+        return files
 
     def _check_entry(self, name: str, f: DistFile, mine: DistFile | None) -> set[str]:
         """The page entry ``f`` against its file and sidecar, in the bundle or here; the
@@ -454,6 +462,19 @@ class _Merge:
                 "which is neither in the bundle nor here",
                 hint="import the earlier bundles first, or a bundle made with export --full",
             )
+        if f.provenance_sha256 is not None:
+            kept = path + _PROVENANCE
+            if self.manifest.files.get(kept, ("",))[0] == f.provenance_sha256:
+                claimed.add(kept)
+            elif not (
+                mine is not None
+                and mine.provenance_sha256 == f.provenance_sha256
+                and (self.folder.root / kept).is_file()
+            ):
+                raise IntegrityError(
+                    f"bundle rejected: {name}/{JSON_PAGE} lists {f.filename}{_PROVENANCE} "
+                    f"(sha256 {f.provenance_sha256}), which is neither in the bundle nor here"
+                )
         meta = (f.core_metadata or {}).get("sha256")
         if meta is None:
             return claimed
@@ -549,7 +570,9 @@ class _Merge:
         for name, names in sorted(incoming.items()):
             directory = self.folder.project_dir(NormalizedName(name))
             leaving = {
-                n for f in self.removals.get(NormalizedName(name), {}) for n in (f, f + _METADATA)
+                n
+                for f in self.removals.get(NormalizedName(name), {})
+                for n in (f, f + _METADATA, f + _PROVENANCE)
             }
             on_disk = set(os.listdir(directory)) if directory.is_dir() else set()
             _refuse_case_clash(name, sorted(names | (on_disk - leaving)))

@@ -342,6 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="when pruning, keep the files upstream no longer offers (takedowns)",
     )
     out.add_argument(
+        "--base-url",
+        type=_base_url,
+        metavar="URL",
+        help="the https URL the mirror is served at (remembered; '' forgets it): pages then "
+        "link each file's PEP 740 provenance, which must be an absolute URL",
+    )
+    out.add_argument(
         "--diff-file",
         type=Path,
         metavar="PATH",
@@ -587,6 +594,20 @@ def _cutoff(args: argparse.Namespace, reqs: RequirementSet) -> cutoff.Cutoff | N
     )
 
 
+def _base_url(text: str) -> str:
+    """``--base-url``: an https URL, with the trailing slash pages are joined to ('' too)."""
+    if text == "":
+        return text
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(
+            "an https URL such as https://mirror.example/simple/ (PEP 740 wants https)"
+        )
+    if not text.isprintable() or " " in text or len(text) > 1024:
+        raise argparse.ArgumentTypeError("spaces, control characters, or longer than 1024")
+    return text if text.endswith("/") else text + "/"
+
+
 def _deny(args: argparse.Namespace) -> tuple[deny.Rule, ...]:
     """``--deny`` rules, then those of each ``--deny-file``."""
     try:
@@ -697,6 +718,7 @@ def _prepare(
         keep_latest=args.keep_latest,
         include_local=args.include_local,
         keep_removed=args.keep_removed,
+        base_url=args.base_url,
         diff_file=args.diff_file,
         keep_going=args.ignore_errors,
         lock_timeout=args.lock_timeout,

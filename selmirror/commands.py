@@ -160,6 +160,12 @@ def _repair(
                 _refetch(folder, client, problem)
             except SelmirrorError as exc:
                 log.error("cannot repair %s: %s", problem.path, exc)
+        elif problem.kind == "provenance" and problem.project:
+            # a copy that is missing or not what the page says goes from the pages; the
+            # next sync fetches it again
+            touched.add(problem.project)
+            (folder.root / problem.path).unlink(missing_ok=True)
+            log.info("dropped %s; the next sync fetches it again", problem.path)
         elif problem.kind == "page" and problem.project:
             touched.add(problem.project)
     if touched or any(p.kind == "page" for p in problems):

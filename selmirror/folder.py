@@ -243,6 +243,21 @@ class MirrorFolder:
             log.warning("ignoring unreadable %s: %s", page, exc)
             return {}
 
+    def set_base_url(self, url: str | None) -> bool:
+        """Remember where the mirror is served (``None``: forget it); whether it changed."""
+        if url == self.base_url():
+            return False
+        path = self.root / STATE_DIR / BASE_URL_FILE
+        try:
+            if url is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, url.encode() + b"\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+        return True
+
     def base_url(self) -> str | None:
         """Where the mirror is served (``--base-url``, remembered), if it was said."""
         try:

@@ -66,7 +66,7 @@ def withheld(status: ProjectStatus | None) -> bool:
 def provenance_url(f: DistFile, base_url: str | None) -> str | None:
     """The mirror's copy of ``f``'s PEP 740 provenance, as the pages link it: PEP 740 wants
     an absolute URL, so only when the mirror knows where it is served (``--base-url``)."""
-    if not base_url or not f.provenance:
+    if not base_url or not f.provenance_sha256:
         return None
     return f"{base_url}{quote(f.project)}/{quote(f.filename)}.provenance"
 
@@ -121,8 +121,9 @@ def _json_file(f: DistFile, base_url: str | None) -> dict[str, Any]:
         entry["_origin"] = f.origin  # a private key (PEP 691): clients ignore it
     if f.removed_upstream:
         entry["_removed-upstream"] = f.removed_upstream  # private: when we saw it gone
-    if f.provenance:  # private: upstream's URL, for the next run to fetch again
-        entry["_provenance"] = f.provenance
+    if f.provenance and f.provenance_sha256:  # private: upstream's URL (fetched again by
+        entry["_provenance"] = f.provenance  # the next run) and the hash of our copy
+        entry["_provenance-sha256"] = f.provenance_sha256
         if provenance := provenance_url(f, base_url):
             entry["provenance"] = provenance
     return entry

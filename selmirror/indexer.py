@@ -22,7 +22,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from selmirror import hashes, localfiles
+from selmirror import hashes, localfiles, provenance
 from selmirror.errors import OutputError
 from selmirror.folder import HTML_PAGE, TMP_PREFIX, MirrorFolder, atomic_write
 from selmirror.index_writer import write_project, write_root
@@ -137,7 +137,8 @@ def _reindex(
             continue
         sidecar_ok = record.kind != "wheel" or _sidecar_ok(directory, record, read=rewrite)
         if record.size == size and sidecar_ok:
-            listing[filename] = record  # recorded and unchanged in size: no re-hash
+            # recorded and unchanged in size: no re-hash
+            listing[filename] = provenance.held(directory, record)
     base = directory.resolve().as_uri() + "/"
     paths, refused = localfiles.scan(directory, set(listing) | clashing)
     result.refused += [f"{name}/{r.reason}" for r in refused]
@@ -146,7 +147,7 @@ def _reindex(
         if found is not None:
             old = records.get(found.filename)
             if old is not None and old.sha256 == found.sha256:
-                found = _keep_facts(old, found)
+                found = provenance.held(directory, _keep_facts(old, found))
             listing[found.filename] = found
             result.hashed += 1
     if upload in listing:
@@ -180,6 +181,9 @@ def _keep_facts(old: DistFile, new: DistFile) -> DistFile:
         arrival_time=old.arrival_time or new.arrival_time,
         origin=old.origin,
         requires_python=old.requires_python or new.requires_python,
+        removed_upstream=old.removed_upstream,
+        provenance=old.provenance,
+        provenance_sha256=old.provenance_sha256,
     )
 
 

@@ -30,7 +30,7 @@ from selmirror.pages import FileRefused, dist_file, utc_now
 from selmirror.sdists import BadSdist, read_sdist, trusted
 
 log = logging.getLogger(__name__)
-_SKIP_SUFFIXES = (".metadata", ".html", ".v1_json")
+_SKIP_SUFFIXES = (".metadata", ".provenance", ".html", ".v1_json")
 
 
 def candidates(folder: Path, known: Collection[str]) -> list[Path]:

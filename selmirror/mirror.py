@@ -22,7 +22,16 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from selmirror import __version__, localfiles, prune, signals, takedowns, workers
+from selmirror import (
+    __version__,
+    indexer,
+    localfiles,
+    provenance,
+    prune,
+    signals,
+    takedowns,
+    workers,
+)
 from selmirror.download import Downloader, Job, Outcome, plan, swap
 from selmirror.errors import InputError, OutputError, SelmirrorError
 from selmirror.filter import Policy, Selection, select
@@ -79,6 +88,7 @@ class Options:
     include_local: bool = False
     keep_removed: bool = False  # prune leaves the files upstream took down
     diff_file: Path | None = None
+    base_url: str | None = None  # where the mirror is served (--base-url; "": forget it)
 
 
 @dataclass(kw_only=True)
@@ -171,6 +181,8 @@ def _run_locked(
     result: RunResult,
 ) -> None:
     """The stages, in order, once the folder is ours (or for a dry run)."""
+    if options.base_url is not None and not options.dry_run:
+        _set_base_url(folder, options.base_url)
     store = PageStore(folder.root, read_only=options.dry_run)
     memory = last_run(folder.root)
     inputs = _inputs(requirements, upstream, options)
@@ -259,6 +271,14 @@ def _run_locked(
             atomic_write(options.diff_file, "".join(f"{p}\n" for p in _changed(result)).encode())
     finally:
         repo.close()
+
+
+def _set_base_url(folder: MirrorFolder, url: str) -> None:
+    """Remember where the mirror is served; pages that link by it are rendered anew."""
+    folder.root.mkdir(parents=True, exist_ok=True)
+    if folder.set_base_url(url or None) and folder.projects():
+        log.info("the mirror is served at %s now: rewriting its pages", url or "(unknown)")
+        indexer.index(folder, full=True, rewrite=True)
 
 
 def _remove_if_only_lock(folder: MirrorFolder) -> None:
@@ -567,6 +587,18 @@ def _download_and_write(
     result.outcomes = downloader.run(
         jobs, workers=result.options.workers, keep_going=result.options.keep_going
     )
+    # PEP 740: each file's provenance, fetched again (it may change), before pages list it
+    refreshed = provenance.refresh(
+        upstream,
+        folder,
+        [replace(o.record, provenance=o.job.file.provenance) for o in result.outcomes if o.record],
+        result.options.workers,
+    )
+    by_name = {f.filename: f for f in refreshed}
+    result.outcomes = [
+        replace(o, record=by_name[o.record.filename]) if o.record is not None else o
+        for o in result.outcomes
+    ]
     # pages after files: every page lists only files that are in place, and on disk
     for name in result.selections:
         directory = folder.project_dir(name)
@@ -625,7 +657,9 @@ def _listing(
         if filename in listing or not (directory / filename).is_file():
             continue
         fresh = page.find(filename)
-        listing[filename] = replace(old, yanked=fresh.yanked) if fresh else old
+        listing[filename] = provenance.held(
+            directory, replace(old, yanked=fresh.yanked) if fresh else old
+        )
     for path in localfiles.candidates(directory, set(listing)):
         if record := localfiles.record_from_disk(path, name):
             listing[record.filename] = record

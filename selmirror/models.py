@@ -86,6 +86,7 @@ class DistFile:
     # absolute URL); on the mirror's own, upstream's URL kept (a private "_provenance" key)
     # when the mirror holds it beside the file, as ``<file>.provenance``
     provenance: str | None = None
+    provenance_sha256: str | None = None  # the mirror's own pages: of ``<file>.provenance``
 
     @property
     def sha256(self) -> str | None:

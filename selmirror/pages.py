@@ -53,6 +53,7 @@ _UNSUPPORTED_SUFFIXES = (".egg", ".exe", ".msi", ".tar.bz2", ".tar.xz", ".tgz", 
 _PLAIN_LINK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!%-]*")  # no "/", ":", "?" or "."-only
 _UPLOAD_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", re.ASCII)
 # No URL needs these, and requests cannot send a lone surrogate: refused, not sent.
+_HEX = re.compile(r"[0-9a-f]{64}")
 _UNSENDABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _SIZE = re.compile(r"[0-9]{1,19}")  # str.isdigit() also takes "²", which int() does not
 _SCALARS = (str, int, float, bool, type(None))
@@ -98,6 +99,7 @@ def dist_file(
     origin: object = None,
     removed_upstream: object = None,
     provenance: object = None,
+    provenance_sha256: object = None,
     schemes: tuple[str, ...] = ("http", "https"),
 ) -> DistFile:
     """The one validating constructor of :class:`DistFile`; raises :class:`FileRefused`."""
@@ -143,7 +145,12 @@ def dist_file(
         origin=origin if origin in ("upstream", "local", "upload") else None,
         removed_upstream=_timestamp(removed_upstream),
         provenance=_provenance(provenance, page_url),
+        provenance_sha256=_sha256(provenance_sha256),
     )
+
+
+def _sha256(value: object) -> str | None:
+    return value if isinstance(value, str) and _HEX.fullmatch(value) else None
 
 
 def _provenance(value: object, page_url: str) -> str | None:
@@ -710,6 +717,7 @@ def _json_fields(item: dict[str, Any]) -> dict[str, Any]:
         # PEP 740; on selmirror's own pages the public key is the mirror's copy, and the
         # private one upstream's URL, for the next run to fetch again
         "provenance": item.get("_provenance", item.get("provenance")),
+        "provenance_sha256": item.get("_provenance-sha256"),
     }
 
 

@@ -205,7 +205,11 @@ def _carry_out(folder: MirrorFolder, removals: Removals) -> list[str]:
     for name, filenames in doomed.items():
         directory = folder.project_dir(name)
         for filename in sorted(filenames):
-            for path in (directory / filename, directory / (filename + ".metadata")):
+            for path in (
+                directory / filename,
+                directory / (filename + ".metadata"),
+                directory / (filename + ".provenance"),
+            ):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     removed.append(f"{name}/{path.name}")

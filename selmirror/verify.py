@@ -34,7 +34,8 @@ class Problem:
 
     path: str
     message: str
-    # "page", "missing", "size", "hash", "metadata", "temp", "orphan", "pending", "symlink"
+    # "page", "missing", "size", "hash", "metadata", "provenance", "temp", "orphan",
+    # "pending", "symlink"
     kind: str
     project: str | None = None
     filename: str | None = None
@@ -143,14 +144,17 @@ def _project(folder: MirrorFolder, directory: Path) -> list[Problem]:
     records, problems = _read_pages(directory, name)
     for record in records.values():
         problems += _file(directory, name, record)
-    listed = set(records) | {f + ".metadata" for f in records} | PAGES
+    provenances = {f + ".provenance" for f, r in records.items() if r.provenance_sha256}
+    listed = set(records) | {f + ".metadata" for f in records} | provenances | PAGES
     folded = {f.casefold(): f for f in listed}
     for path in sorted(directory.iterdir()):
         where = f"{name}/{path.name}"
         if path.name.startswith(TMP_PREFIX):
             problems.append(Problem(where, "temporary file of an interrupted run", "temp", name))
         elif path.name not in listed:
-            what = "orphan .metadata file" if path.name.endswith(".metadata") else "not on the page"
+            what = "not on the page"
+            if path.name.endswith((".metadata", ".provenance")):
+                what = f"orphan {path.suffix} file"
             if (twin := folded.get(path.name.casefold())) is not None:
                 what = f"not on the page: its name differs only in case from {twin}"
             problems.append(Problem(where, what, "orphan", name, path.name))
@@ -175,6 +179,10 @@ def _file(directory: Path, name: str, record: DistFile) -> list[Problem]:
                 where, f"sha256 {digest}, page says {record.sha256}", "hash", name, record.filename
             )
         ]
+    if record.provenance_sha256 is not None:
+        problems = _provenance(path, name, record)
+        if problems:
+            return problems
     expected = (record.core_metadata or {}).get("sha256")
     if record.kind != "wheel" or expected is None:
         return []
@@ -194,6 +202,18 @@ def _file(directory: Path, name: str, record: DistFile) -> list[Problem]:
             )
         ]
     return _sidecar_is_the_wheels(path, data, name, record)
+
+
+def _provenance(path: Path, name: str, record: DistFile) -> list[Problem]:
+    where = f"{name}/{record.filename}.provenance"
+    try:
+        digest = hashlib.sha256(path.with_name(path.name + ".provenance").read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return [Problem(where, "missing", "provenance", name, record.filename)]
+    if digest != record.provenance_sha256:
+        what = f"sha256 {digest}, page says {record.provenance_sha256}"
+        return [Problem(where, what, "provenance", name, record.filename)]
+    return []
 
 
 def _sidecar_is_the_wheels(wheel: Path, data: bytes, name: str, record: DistFile) -> list[Problem]:

@@ -96,6 +96,7 @@ class FakeFile:
     throttle: float | None = None  # bytes/second cap while sending
     url_override: str | None = None  # emit exactly this URL on the page (HTML adds #sha256=)
     upload_time: str | None = "2024-01-01T00:00:00Z"
+    provenance: bytes | None = None  # PEP 740: served at <file URL>.provenance, advertised
     version: str | None = None  # for the JSON "versions" list; parsed from the name if possible
     gets: int = field(default=0, init=False, compare=False)  # GETs served so far
 
@@ -127,7 +128,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     status: int
-    kind: str  # "root", "page", "file", "metadata" or "other"
+    kind: str  # "root", "page", "file", "metadata", "provenance" or "other"
     project: str | None = None  # normalized project for pages
     filename: str | None = None  # for files and metadata
 
@@ -644,6 +645,8 @@ def render_json_page(
         entry["core-metadata"] = (
             {"sha256": f.page_metadata_sha256()} if f.metadata_advertised else False
         )
+        if f.provenance is not None:
+            entry["provenance"] = url.partition("#")[0] + ".provenance"
         entries.append(entry)
         if f.version is not None:
             versions.add(f.version)
@@ -702,6 +705,8 @@ def render_html_page(
         if f.metadata_advertised:
             attrs["data-core-metadata"] = f"sha256={f.page_metadata_sha256()}"
             attrs["data-dist-info-metadata"] = attrs["data-core-metadata"]
+        if f.provenance is not None:
+            attrs["data-provenance"] = url.partition("#")[0] + ".provenance"
         anchors.append(_anchor(url, f.filename, attrs))
     meta = {}
     if status is not None:
@@ -982,6 +987,12 @@ class _Handler(BaseHTTPRequestHandler):
                 assert meta.metadata is not None
                 self._record(200, "metadata", filename=meta.filename)
                 self._reply(200, meta.metadata, content_type="binary/octet-stream", head=head)
+                return
+        if f is None and filename.endswith(".provenance"):
+            signed = index._files.get(filename.removesuffix(".provenance"))
+            if signed is not None and signed.provenance is not None:
+                self._record(200, "provenance", filename=signed.filename)
+                self._reply(200, signed.provenance, content_type="application/json", head=head)
                 return
         if f is None:
             self._status(404, "file", head, filename=filename)

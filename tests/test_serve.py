@@ -236,6 +236,26 @@ def test_files_have_long_caching_ranges_and_304(served: Server) -> None:
     assert meta["cache-control"] == IMMUTABLE
 
 
+def test_a_provenance_is_json_and_revalidated(served: Server) -> None:
+    """PEP 740: beside a wheel or an sdist; it may change, so it is cached like a page."""
+    copy = served.root / "alpha" / "alpha-2.0.tar.gz.provenance"
+    copy.write_bytes(b'{"version": 1, "attestation_bundles": []}')
+    try:
+        status, got, body = served.get("/simple/alpha/alpha-2.0.tar.gz.provenance")
+        assert (status, body) == (200, copy.read_bytes())
+        assert got["content-type"] == "application/json"
+        assert "must-revalidate" in got["cache-control"]
+        status, again, _ = served.get(
+            "/simple/alpha/alpha-2.0.tar.gz.provenance", If_None_Match=got["etag"]
+        )
+        assert status == 304
+        assert "must-revalidate" in again["cache-control"]
+        assert served.get("/simple/alpha/index.html.provenance")[0] == 404
+        assert served.get(f"/simple/alpha/{WHEEL}.provenance")[0] == 404  # none there
+    finally:
+        copy.unlink()
+
+
 # --- what is never served ----------------------------------------------------------------------
 
 

@@ -182,15 +182,19 @@ class App:
         validators = {"etag": etag, "last-modified": last_modified}
         if _not_modified(headers, etag, last_modified):
             unchanged = [(k.encode(), v.encode()) for k, v in validators.items()]
-            unchanged.append((b"cache-control", self.file_cache))
+            provenance = target.filename.endswith(".provenance")
+            unchanged.append((b"cache-control", self.page_cache if provenance else self.file_cache))
             await send({"type": "http.response.start", "status": 304, "headers": unchanged})
             await send({"type": "http.response.body", "body": b""})
             return
+        # a provenance may change (attestations are added): revalidated, like a page
+        provenance = target.filename.endswith(".provenance")
+        cache = self.page_cache if provenance else self.file_cache
         response = FileResponse(
             path,
-            media_type="application/octet-stream",
+            media_type="application/json" if provenance else "application/octet-stream",
             stat_result=st,
-            headers={**validators, "cache-control": self.file_cache.decode()},
+            headers={**validators, "cache-control": cache.decode()},
         )
         await response(scope, receive, send)
 

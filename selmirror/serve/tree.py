@@ -2,8 +2,9 @@
 
 :func:`route` is pure: the decoded path after the prefix in, a :class:`Page`, a
 :class:`File`, a :class:`Redirect` or ``None`` (404) out. Only the shapes the mirror writes
-are ever reachable: a normalized project name, then a distribution filename or its
-``.metadata``. Dotfiles, the mirror's state, temp files and ``..`` never match.
+are ever reachable: a normalized project name, then a distribution filename, its
+``.metadata`` or its ``.provenance``. Dotfiles, the mirror's state, temp files and ``..``
+never match.
 
 :class:`Pages` reads a page the way the mirror left it on disk: one ``stat`` per request,
 and the bytes (with their ETag and gzip) kept until the file changes. The mirror replaces
@@ -42,7 +43,7 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class File:
-    """A distribution file or its ``.metadata``, in its project's folder."""
+    """A distribution file, its ``.metadata`` or ``.provenance``, in its project's folder."""
 
     project: NormalizedName
     filename: str
@@ -76,6 +77,9 @@ def route(rest: str) -> Target:
         return Redirect(f"{name}/{filename}")
     if filename == "":
         return Page(name)
+    if filename.endswith(".provenance"):  # PEP 740, beside a wheel or an sdist
+        signed = filename.removesuffix(".provenance")
+        return File(name, filename) if is_distribution_filename(signed) else None
     dist = filename.removesuffix(".metadata")
     if not is_distribution_filename(dist) or (dist != filename and not dist.endswith(".whl")):
         return None
