@@ -186,6 +186,18 @@ def select(
     rejected: list[Rejected] = []
     unchosen: list[tuple[Version, tuple[str, ...]]] = []
     for version in page.versions():
+        if version not in wanted and (rule := denied_by(policy.deny, page.name, version)):
+            # a denied version is said to be denied, not merely not chosen
+            rejected += [
+                Rejected(
+                    project=page.name,
+                    filename=name,
+                    category="denied",
+                    reason=f"{name}: denied by {rule}",
+                )
+                for name in page.filenames_of(version)
+            ]
+            continue
         if version not in wanted:
             # never validated, never used: refused for its version alone (unless validating
             # it, for some other purpose, found something worse)

@@ -30,11 +30,12 @@ def test_a_denied_version_is_never_mirrored_and_the_resolution_goes_around_it(
     any_index.add_wheel("beta", "1.0")
     any_index.add_wheel("beta", "2.0")
     mirror = tmp_path / "simple"
-    code, _, err = selmirror(capsys, any_index, mirror, "alpha", "--deny", "beta==2.0")
+    code, out, err = selmirror(capsys, any_index, mirror, "alpha", "--deny", "beta==2.0")
     assert code == 0, err
     assert on_disk(mirror) >= {"beta/beta-1.0-py3-none-any.whl"}
     assert "beta/beta-2.0-py3-none-any.whl" not in on_disk(mirror)
     assert any_index.downloads("beta-2.0-py3-none-any.whl") == []
+    assert "skipped: 1 denied" in out
 
 
 def test_a_resolution_that_needs_a_denied_project_fails_naming_the_chain(
