@@ -186,14 +186,14 @@ def select(
     rejected: list[Rejected] = []
     unchosen: list[tuple[Version, tuple[str, ...]]] = []
     for version in page.versions():
-        if version not in wanted and (rule := denied_by(policy.deny, page.name, version)):
+        if version not in wanted and (denial := denied_by(policy.deny, page.name, version)):
             # a denied version is said to be denied, not merely not chosen
             rejected += [
                 Rejected(
                     project=page.name,
                     filename=name,
                     category="denied",
-                    reason=f"{name}: denied by {rule}",
+                    reason=f"{name}: denied by {denial}",
                 )
                 for name in page.filenames_of(version)
             ]
