@@ -44,7 +44,7 @@ PYPI = "https://pypi.org/simple/"
 DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EIO}
 PIPE_CLOSED = 141  # the reader of our output went away: 128 + SIGPIPE, as shells report it
 MIRROR_COMMANDS = ("mirror", "sync", "prune")  # share the mirror's options
-OTHER_COMMANDS = ("verify", "index", "export", "import")
+OTHER_COMMANDS = ("verify", "index", "export", "import", "sbom")
 
 
 MAX_WORKERS = 64  # parallel streams and processes: more only hurts an index, and the machine
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror exactly the named requirements from a Python package index into "
         "a static simple index that pip and uv install from offline.",
         usage="selmirror [mirror|sync|prune] [REQUIREMENT | FILE ...] [options]\n"
-        "       selmirror verify|index|export|import [options]  (see selmirror help COMMAND)",
+        "       selmirror verify|index|export|import|sbom [options]  (see selmirror help COMMAND)",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

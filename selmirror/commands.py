@@ -1,11 +1,12 @@
-"""The maintenance commands: ``verify``, ``index``, ``export`` and ``import``.
+"""The maintenance commands: ``verify``, ``index``, ``export``, ``import`` and ``sbom``.
 
 Each parses its own arguments and prints its results; errors are raised for the CLI's one
 ``error:`` line. ``mirror``, ``sync`` and ``prune`` share the mirror's options (cli.py).
 
-Every command but a plain ``verify`` first puts right what a killed run left (a pending
-removal, temp files). An :class:`OSError` that escapes a command (a full disk, a read-only
-file system) is an :class:`OutputError` naming the path, never a traceback.
+Every command but a plain ``verify`` and ``sbom`` (which only read) first puts right what a
+killed run left (a pending removal, temp files). An :class:`OSError` that escapes a command
+(a full disk, a read-only file system) is an :class:`OutputError` naming the path, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def parse(command: str, argv: Sequence[str]) -> argparse.Namespace:
         p = base_parser("export", "Write a bundle of what changed since the last export.")
         p.add_argument("--output", "-o", type=Path, required=True, metavar="BUNDLE.tar")
         p.add_argument("--full", action="store_true", help="everything, not just what changed")
+    elif command == "sbom":
+        p = base_parser("sbom", "Write a CycloneDX 1.6 JSON SBOM of every file in the mirror.")
+        p.add_argument("--output", "-o", required=True, metavar="FILE", help="'-': stdout")
     else:
         p = base_parser("import", "Verify a bundle, then merge it into this mirror.")
         p.add_argument("bundle", type=Path, metavar="BUNDLE.tar")
@@ -98,6 +102,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 def _run_locked(folder: MirrorFolder, args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "verify":
         return _verify(folder, args, out)
+    if args.command == "sbom":
+        return _sbom(folder, args.output, out)
     folder.clean_stale_temps()  # and finishes a removal a killed run left
     if args.command == "index":
         done = indexer.index(folder, full=args.full)
@@ -135,6 +141,20 @@ def _verify(folder: MirrorFolder, args: argparse.Namespace, out: TextIO) -> int:
     if problems:
         raise IntegrityError(f"{len(problems)} problem(s) in {folder.root}")
     print(f"{folder.root}: no problems", file=out)
+    return 0
+
+
+def _sbom(folder: MirrorFolder, output: str, out: TextIO) -> int:
+    try:
+        from selmirror import sbom
+    except ImportError as exc:
+        raise InputError(
+            f"selmirror sbom needs its extra ({(exc.name or '').split('.')[0]} is missing): "
+            "pip install 'selmirror[sbom]'"
+        ) from None
+    files = sbom.write(folder, output, out)
+    if output != "-":
+        print(f"{output}: {files} file(s)", file=out)
     return 0
 
 

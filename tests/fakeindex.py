@@ -205,15 +205,21 @@ def build_wheel(
     requires_python: str | None = None,
     requires_dist: Iterable[str] = (),
     provides_extra: Iterable[str] = (),
+    metadata_version: str = "2.1",
+    extra_metadata: Iterable[str] = (),
 ) -> tuple[str, bytes, bytes]:
-    """Build a real wheel; return (filename, wheel bytes, METADATA bytes)."""
-    metadata = _core_metadata(
-        "2.1",
-        name,
-        version,
-        requires_python=requires_python,
-        requires_dist=requires_dist,
-        provides_extra=provides_extra,
+    """Build a real wheel; return (filename, wheel bytes, METADATA bytes). `extra_metadata`
+    lines (``"License-Expression: MIT"``) end its METADATA."""
+    metadata = (
+        _core_metadata(
+            metadata_version,
+            name,
+            version,
+            requires_python=requires_python,
+            requires_dist=requires_dist,
+            provides_extra=provides_extra,
+        )
+        + "".join(f"{line}\n" for line in extra_metadata).encode()
     )
     module = (f"{_module_name(name)}/__init__.py", f'__version__ = "{version}"\n'.encode())
     return _wheel(name, version, tag, metadata, [module])
@@ -1187,6 +1193,8 @@ class FakeIndex:
         requires_python: str | None = None,
         requires_dist: Iterable[str] = (),
         provides_extra: Iterable[str] = (),
+        metadata_version: str = "2.1",
+        extra_metadata: Iterable[str] = (),
         **knobs: Any,
     ) -> FakeFile:
         """Add a generated wheel; its METADATA is served as the PEP 658 file by default."""
@@ -1197,6 +1205,8 @@ class FakeIndex:
             requires_python=requires_python,
             requires_dist=requires_dist,
             provides_extra=provides_extra,
+            metadata_version=metadata_version,
+            extra_metadata=extra_metadata,
         )
         knobs.setdefault("metadata", metadata)
         knobs.setdefault("version", version)
