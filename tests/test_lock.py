@@ -301,6 +301,9 @@ def test_a_dependency_whose_marker_holds_on_the_target_is_locked(
     assert locked(written) == {("alpha", "2.0"), ("beta", "1.0"), ("winonly", "1.0")}
     beta = next(p for p in written.packages if p.name == "beta")
     assert [f.name for f in entries(beta)] == ["beta-1.0-py3-none-win_amd64.whl"]
+    # and an installer on another machine (this one) refuses it
+    with pytest.raises(AssertionError, match="not supported by the lockfile"):
+        install("uv", out, tmp_path)
 
 
 def test_an_sdist_without_static_dependencies_takes_those_of_a_wheel_of_its_version(
