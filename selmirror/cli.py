@@ -386,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _split_command(argv: list[str]) -> tuple[str, list[str]]:
     """``(command, its arguments)``; no command word means ``mirror``."""
-    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS, "serve", "help"):
+    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS, "serve", "lock", "help"):
         return argv[0], argv[1:]
     return "mirror", argv
 
@@ -481,6 +481,12 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
             args = serve.parse(rest)
             _setup_logging(args.verbose - args.quiet)
             return serve.run(args, out)
+        if command == "lock":
+            from selmirror.lock import command as lock
+
+            args = lock.parse(rest)
+            _setup_logging(args.verbose - args.quiet)
+            return lock.run(args, out)
         if command in OTHER_COMMANDS:
             from selmirror import commands  # only their users pay for tarfile and the rest
 
