@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 from selmirror.cli import main
 from tests.fakeindex import FakeIndex
@@ -147,3 +153,26 @@ def test_a_quarantined_project_offers_no_files_and_a_prune_removes_them(
     why = json.loads((tmp_path / "r.json").read_text())["pruned_why"]
     assert list(why.values()) == [why["alpha/alpha-1.0-py3-none-any.whl"]]
     assert why["alpha/alpha-1.0-py3-none-any.whl"].startswith("removed upstream")
+
+
+def test_a_lock_never_takes_a_file_taken_down_or_a_quarantined_project(
+    fake_index: FakeIndex, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_index.add_wheel("alpha", "1.0")
+    fake_index.add_wheel("alpha", "2.0")
+    fake_index.add_wheel("beta", "1.0")
+    mirror = tmp_path / "simple"
+    target = ["--platform", "linux", "--python-version", "3.12"]
+    assert selmirror(capsys, fake_index, mirror, "alpha>=1", "alpha<2", "beta", *target)[0] == 0
+    assert selmirror(capsys, fake_index, mirror, "alpha", "beta", *target)[0] == 0
+    fake_index.remove_file("alpha-2.0-py3-none-any.whl")
+    fake_index.project_status["beta"] = {"status": "quarantined"}
+    selmirror(capsys, fake_index, mirror, "alpha", "beta", *target, "--ignore-errors")
+    out = tmp_path / "pylock.toml"
+    lock = ["lock", "--local-folder", str(mirror), *target, "-o", str(out)]
+    assert main([*lock, "alpha"]) == 0
+    locked = tomllib.loads(out.read_text())["packages"]
+    assert [(p["name"], p["version"]) for p in locked] == [("alpha", "1.0")]  # 2.0: marked
+    capsys.readouterr()
+    assert main([*lock, "beta"]) == 7
+    assert "beta is quarantined on the mirror" in capsys.readouterr().err

@@ -49,8 +49,11 @@ class MirrorSource:
                     hint=f"mirror it first: selmirror {name} --local-folder {self.folder.root}",
                 )
             by_version: dict[Version, list[DistFile]] = {}
+            # a file upstream took down (every file of a quarantined project is one) is
+            # never locked, though it waits in the mirror for a prune
             for f in self.folder.recorded(name).values():
-                by_version.setdefault(f.version, []).append(f)
+                if f.removed_upstream is None:
+                    by_version.setdefault(f.version, []).append(f)
             self._versions[name] = {
                 v: tuple(sorted(by_version[v], key=lambda f: f.filename))
                 for v in sorted(by_version, reverse=True)
