@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror exactly the named requirements from a Python package index into "
         "a static simple index that pip and uv install from offline.",
         usage="selmirror [mirror|sync|prune] [REQUIREMENT | FILE ...] [options]\n"
-        "       selmirror verify|index|export|import|sbom [options]  (see selmirror help COMMAND)",
+        "       selmirror verify|index|export|import|sbom|lock|serve [options]\n"
+        "       (see selmirror help COMMAND)",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
