@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror exactly the named requirements from a Python package index into "
         "a static simple index that pip and uv install from offline.",
         usage="selmirror [mirror|sync|prune] [REQUIREMENT | FILE ...] [options]\n"
-        "       selmirror verify|index|export|import|sbom|lock|serve [options]\n"
+        "       selmirror verify|index|export|import|sbom|lock|serve|publish [options]\n"
         "       (see selmirror help COMMAND)",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -387,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _split_command(argv: list[str]) -> tuple[str, list[str]]:
     """``(command, its arguments)``; no command word means ``mirror``."""
-    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS, "serve", "lock", "help"):
+    if argv and argv[0] in (*MIRROR_COMMANDS, *OTHER_COMMANDS, "serve", "lock", "publish", "help"):
         return argv[0], argv[1:]
     return "mirror", argv
 
@@ -482,6 +482,12 @@ def _main(argv: Sequence[str] | None, out: TextIO) -> int:
             args = serve.parse(rest)
             _setup_logging(args.verbose - args.quiet)
             return serve.run(args, out)
+        if command == "publish":
+            from selmirror.publish import command as publish
+
+            args = publish.parse(rest)
+            _setup_logging(args.verbose - args.quiet)
+            return publish.run(args, out)
         if command == "lock":
             from selmirror.lock import command as lock
 
