@@ -60,6 +60,7 @@ def test_every_object_has_its_key_type_and_caching(mirror: tuple[FakeIndex, Path
     html = {p.key: p for p in _wanted(root, canonical="html")}
     assert html["simple/alpha/"].sha256 == html["simple/alpha/index.html"].sha256
     assert "simple/" not in {p.key for p in _wanted(root, prefix="")}  # the bucket root
+    assert not [p.key for p in _wanted(root, canonical="none") if p.key.endswith("/")]
 
 
 def test_files_go_first_then_project_pages_then_the_root(mirror: tuple[FakeIndex, Path]) -> None:

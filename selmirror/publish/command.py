@@ -53,10 +53,10 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--directory-page",
-        choices=("json", "html"),
+        choices=("json", "html", "none"),
         default="json",
-        help="what GET PREFIX/name/ answers: JSON (current pip and uv, with upload times) "
-        "or HTML (older clients)",
+        help="what GET PREFIX/name/ answers: JSON (current pip and uv, with upload times), "
+        "HTML (older clients), or none (servers that take name/ for a folder: SeaweedFS)",
     )
     p.add_argument(
         "--stale-lock", type=float, default=3600.0, metavar="S", help="take over older locks"

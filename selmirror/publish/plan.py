@@ -15,8 +15,9 @@ Plain S3 maps no ``name/`` to an ``index.html`` (its REST endpoint has no index 
 website endpoints are HTTP only), and gives one representation per URL. So each page is
 also stored under its directory key, ``PREFIX/name/``, in the representation chosen for
 it (``canonical``): JSON by default, which current pip and uv ask for first and which
-carries the upload times their cooldowns need; HTML for older clients. Both stay at
-``index.html`` and ``index.v1_json`` for a CDN function that negotiates.
+carries the upload times their cooldowns need; HTML for older clients; ``none`` for
+servers that take a key ending in ``/`` for a folder (SeaweedFS keeps no bytes there).
+Both stay at ``index.html`` and ``index.v1_json`` for a CDN function that negotiates.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ def normalize_prefix(prefix: str) -> str:
 
 def objects(items: Iterable[Item], prefix: str, canonical: str = "json") -> list[Put]:
     """Every object the mirror publishes, with its key, type and caching."""
-    if canonical not in ("json", "html"):
-        raise ValueError(f"canonical must be json or html, not {canonical!r}")
+    if canonical not in ("json", "html", "none"):
+        raise ValueError(f"canonical must be json, html or none, not {canonical!r}")
     out: list[Put] = []
     for item in items:
         key = prefix + item.path
@@ -80,7 +81,7 @@ def objects(items: Iterable[Item], prefix: str, canonical: str = "json") -> list
             ctype = JSON if json_page else HTML
             out.append(Put(key, item.path, item.sha256, item.size, ctype, PAGE_CACHE))
             folder = prefix + (f"{item.project}/" if item.project else "")
-            if json_page == (canonical == "json") and folder:
+            if canonical != "none" and json_page == (canonical == "json") and folder:
                 out.append(Put(folder, item.path, item.sha256, item.size, ctype, PAGE_CACHE))
         elif item.kind == "provenance":  # attestations may be added: revalidated
             out.append(Put(key, item.path, item.sha256, item.size, "application/json", PAGE_CACHE))
