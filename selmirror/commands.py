@@ -30,14 +30,16 @@ log = logging.getLogger("selmirror")
 PYPI = "https://pypi.org/simple/"
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """A command's parser: a bad argument is an :class:`InputError`, one line."""
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise InputError(message, hint=f"see {self.prog} --help")
 
 
 def base_parser(command: str, description: str) -> argparse.ArgumentParser:
     """A command's parser with the options every command but the mirror's has."""
-    p = _Parser(prog=f"selmirror {command}", description=description)
+    p = Parser(prog=f"selmirror {command}", description=description)
     p.add_argument(
         "--local-folder",
         type=Path,

@@ -20,6 +20,7 @@ from packaging.pylock import is_valid_pylock_path
 from packaging.utils import NormalizedName
 
 from selmirror import requirements
+from selmirror.commands import Parser
 from selmirror.errors import InputError, IntegrityError, OutputError, ResolutionFailed
 from selmirror.filter import Policy
 from selmirror.folder import atomic_write
@@ -32,13 +33,8 @@ from selmirror.targets import Target, make_targets, within
 log = logging.getLogger("selmirror")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(message, hint=f"see {self.prog} --help")
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = _Parser(
+    p = Parser(
         prog="selmirror lock",
         description="Write a PEP 751 pylock.toml for one target, resolved offline against "
         "the mirror, pointing at the mirror's files.",

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from selmirror import cutoff
 from selmirror.commands import base_parser
 from selmirror.errors import InputError, OutputError
-from selmirror.folder import STATE_DIR, MirrorFolder, atomic_write
+from selmirror.folder import HTML_PAGE, STATE_DIR, MirrorFolder, atomic_write
 from selmirror.publish import plan as planning
 from selmirror.publish.bucket import LOCK_KEY, Bucket
 from selmirror.publish.inventory import inventory
@@ -99,7 +99,7 @@ def client(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace, out: TextIO, make_client: Callable[..., Any] = client) -> int:
     folder = MirrorFolder(args.local_folder)
-    if not (folder.root / "index.html").is_file():
+    if not (folder.root / HTML_PAGE).is_file():
         raise InputError(f"no mirror at {folder.root}")
     bucket = Bucket(make_client(args), args.bucket)
     started = time.monotonic()
@@ -177,7 +177,7 @@ def _load(path: Path) -> dict[str, Any] | None:
     return data if ok else None
 
 
-def _save(path: Path, published: dict[str, str], unlisted: dict[str, str] | Any) -> None:
+def _save(path: Path, published: dict[str, str], unlisted: Mapping[str, str]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {"objects": published, "unlisted": dict(unlisted)}
