@@ -282,11 +282,19 @@ def _block_ending_signals() -> None:
 
 
 def _restore_signal_mask() -> None:
-    """Let them in again; a pending one is then handled when Python next looks."""
+    """Let them in again; a pending one is then handled when Python next looks (see
+    below when that is still here)."""
     saved = getattr(_fork_mask, "saved", None)
     _fork_mask.saved = None
-    if saved is not None:
+    if saved is None:
+        return
+    try:
         _libc().pthread_sigmask(signal.SIG_SETMASK, ctypes.byref(saved), None)
+    except signals.Interrupted as exc:
+        # the signal that waited for the fork is handled as soon as Python looks, which
+        # can be here, still inside the at-fork hook, where an exception is printed as a
+        # traceback and lost: end the run as a second signal would, cleaning up first
+        signals.force_exit(exc.signum)
 
 
 def _become_worker_signals() -> None:

@@ -193,3 +193,23 @@ def test_a_fork_while_workers_are_in_use_runs_none_of_the_runs_handlers(
         assert signal.getsignal(signal.SIGTERM) is runs_handler
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_signal_let_in_by_the_fork_hook_ends_the_run_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The signal that waited for a fork is handled as the mask is restored, still inside
+    the at-fork hook, where a raised exception would be printed and lost."""
+    from selmirror import signals
+
+    class Libc:
+        def pthread_sigmask(self, *args: object) -> int:
+            raise signals.Interrupted(signal.SIGINT)  # as the handler does, there
+
+    exits: list[int] = []
+    monkeypatch.setattr(workers, "_libc", Libc)
+    monkeypatch.setattr(signals, "force_exit", exits.append)
+    workers._fork_mask.saved = workers._SigSet()
+    workers._restore_signal_mask()
+    assert exits == [signal.SIGINT]
+    assert workers._fork_mask.saved is None
